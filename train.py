@@ -1,0 +1,80 @@
+"""Train one VAE: `python train.py loss=variance latent=discrete` (add -m for a sweep)."""
+
+import sys
+from pathlib import Path
+
+import hydra
+import lightning.pytorch as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from vaelab.errors import ConfigError
+from vaelab.model import VAE
+from vaelab.module import VAEModule
+
+CONF = Path(__file__).parent / "conf"
+OmegaConf.register_new_resolver("isatty", lambda: sys.stdout.isatty(), replace=True)
+
+
+def estimators():
+    """Every loss config: name -> (objective, its default S)."""
+    found = {}
+    for path in sorted((CONF / "loss").glob("*.yaml")):
+        cfg = OmegaConf.load(path)
+        found[path.stem] = (instantiate(cfg.loss), cfg.get("S", 1))
+    return found
+
+
+def check_estimator(name, objective, kind, S):
+    """Refuse a loss x latent x S that cannot train, naming the estimators that can."""
+    problems = objective.problems(kind, S)
+    if not problems:
+        return
+    valid = [n for n, (o, _) in estimators().items() if not o.problems(kind, S)]
+    raise ConfigError(
+        f"loss={name} with latent={kind}, S={S}: {'; '.join(problems)}. "
+        f"Estimators that accept latent={kind} with S={S}: {', '.join(valid) or 'none'}.")
+
+
+def build(cfg):
+    """Everything a run needs, built from config; cheap parts first so bad values fail before data loads."""
+    choices = HydraConfig.get().runtime.choices
+    latent, objective = instantiate(cfg.latent), instantiate(cfg.loss)
+    check_estimator(choices["loss"], objective, latent.kind, cfg.S)
+    module_args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples)
+    datamodule = instantiate(cfg.dataset)
+    vae = VAE(latent, instantiate(cfg.likelihood), datamodule.event_shape, **instantiate(cfg.net))
+    return VAEModule(vae, objective, **module_args), datamodule
+
+
+def flat_keys(cfg):
+    choices = HydraConfig.get().runtime.choices
+    return {"loss": choices["loss"], "latent": choices["latent"], "dataset": choices["dataset"],
+            "S": cfg.S, "seed": cfg.seed}
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig):
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        module, datamodule = build(cfg)
+    except ConfigError as e:
+        print(f"vaelab: {e}", file=sys.stderr)
+        sys.exit(2)
+    L.seed_everything(cfg.seed, workers=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    loggers = [instantiate(c) for c in cfg.logger.values()]
+    for logger in loggers:
+        logger.log_hyperparams({**flat_keys(cfg), "config": OmegaConf.to_container(cfg, resolve=True)})
+    checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/elbo",
+                                  mode="max", save_last=True)
+    trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[checkpoints], default_root_dir=run_dir)
+    trainer.fit(module, datamodule=datamodule)
+    trainer.test(module, datamodule=datamodule, ckpt_path="best" if checkpoints.best_model_path else None)
+    return float(checkpoints.best_model_score) if checkpoints.best_model_score is not None else None
+
+
+if __name__ == "__main__":
+    main()

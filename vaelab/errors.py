@@ -1,0 +1,11 @@
+"""The one error type for bad input, raised before any work starts."""
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work: the message names the key, the value and what is accepted."""
+
+
+def require(ok: bool, key: str, value, accepted: str):
+    """Raise ConfigError naming `key`, its `value` and what is `accepted`, unless `ok`."""
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is not accepted: {accepted}")

@@ -1,0 +1,34 @@
+"""Exact quantities by enumerating every z of a small discrete or binary latent.
+
+For tests and toy studies: with N = |support| values of z, each is a sum of N terms and
+differentiable, so autograd gives the exact gradients that estimators must match.
+"""
+
+import torch
+
+
+def log_weights(vae, x):
+    """f(z, x) for every z, and log q(z|x): two tensors of shape [N, B]."""
+    z = vae.latent.support().unsqueeze(1)
+    q = vae.posterior(x)
+    return vae.log_weight(x, z, q), q.log_prob(z)
+
+
+def elbo(vae, x):
+    """ELBO(x) = sum_z q(z|x) f(z, x), shape [B]."""
+    f, log_q = log_weights(vae, x)
+    return (log_q.exp() * f).sum(0)
+
+
+def log_marginal(vae, x):
+    """log p(x) = log sum_z p(x|z) p(z), shape [B]."""
+    f, log_q = log_weights(vae, x)
+    return torch.logsumexp(f + log_q, 0)
+
+
+def variance(vae, x):
+    """Var_r[f] = E_r[f^2] - E_r[f]^2 under r = q(z|x) held fixed (detached), shape [B]:
+    the expectation of the variance loss, whose gradient its estimates must match."""
+    f, log_q = log_weights(vae, x)
+    r = log_q.detach().exp()
+    return (r * f**2).sum(0) - (r * f).sum(0) ** 2

@@ -1,0 +1,116 @@
+"""Latent spaces: how encoder outputs become q(z|x), the prior p(z), and the decoder's view of z.
+
+Each latent is an `nn.Module` (so a learned prior is a parameter of the model) with
+- `kind`: "continuous", "discrete" or "binary", what estimators declare support for;
+- `param_size`: how many numbers the encoder emits per datum;
+- `posterior(params)` and `prior()`: torch.distributions whose event is the whole latent;
+- `flatten(z)`: z as the decoder's input vector;
+- `support()` (discrete kinds): every value of z, for exact enumeration on tiny models.
+"""
+
+import itertools
+
+import torch
+from torch import nn
+from torch.distributions import Bernoulli as _Bernoulli
+from torch.distributions import Independent, Normal, OneHotCategorical
+
+from vaelab.errors import require
+
+
+class Gaussian(nn.Module):
+    """z in R^D; q(z|x) = N(mu, diag sigma^2) from (mu, log sigma^2); p(z) = N(0, I)."""
+
+    kind = "continuous"
+
+    def __init__(self, D: int = 20):
+        super().__init__()
+        require(D >= 1, "latent.D", D, "a positive latent size")
+        self.D = D
+        self.param_size = 2 * D
+        self.register_buffer("_zero", torch.zeros(D))
+
+    def posterior(self, params):
+        mu, logvar = params.chunk(2, dim=-1)
+        return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+
+    def prior(self):
+        return Independent(Normal(self._zero, torch.ones_like(self._zero)), 1)
+
+    def flatten(self, z):
+        return z
+
+    @property
+    def size(self):
+        return self.D
+
+
+class Categorical(nn.Module):
+    """z = D one-hot vectors of K classes; q(z|x) = prod_d Cat(softmax(l_d)); p(z) uniform or learned."""
+
+    kind = "discrete"
+
+    def __init__(self, D: int = 20, K: int = 10, learn_prior: bool = False):
+        super().__init__()
+        require(D >= 1, "latent.D", D, "a positive number of categorical variables")
+        require(K >= 2, "latent.K", K, "at least 2 classes per variable")
+        self.D, self.K = D, K
+        self.param_size = D * K
+        logits = torch.zeros(D, K)
+        if learn_prior:
+            self.prior_logits = nn.Parameter(logits)
+        else:
+            self.register_buffer("prior_logits", logits)
+
+    def posterior(self, params):
+        return Independent(OneHotCategorical(logits=params.unflatten(-1, (self.D, self.K))), 1)
+
+    def prior(self):
+        return Independent(OneHotCategorical(logits=self.prior_logits), 1)
+
+    def flatten(self, z):
+        return z.flatten(-2)
+
+    def support(self):
+        """All K^D values of z, shape [K^D, D, K]."""
+        eye = torch.eye(self.K, device=self.prior_logits.device)
+        return torch.stack([eye[list(c)] for c in itertools.product(range(self.K), repeat=self.D)])
+
+    @property
+    def size(self):
+        return self.D * self.K
+
+
+class Binary(nn.Module):
+    """z in {0,1}^D; q(z|x) = prod_d Bernoulli(sigmoid(l_d)); p(z) = Bernoulli(1/2)^D or learned."""
+
+    kind = "binary"
+
+    def __init__(self, D: int = 200, learn_prior: bool = False):
+        super().__init__()
+        require(D >= 1, "latent.D", D, "a positive number of binary variables")
+        self.D = D
+        self.param_size = D
+        logits = torch.zeros(D)
+        if learn_prior:
+            self.prior_logits = nn.Parameter(logits)
+        else:
+            self.register_buffer("prior_logits", logits)
+
+    def posterior(self, params):
+        return Independent(_Bernoulli(logits=params), 1)
+
+    def prior(self):
+        return Independent(_Bernoulli(logits=self.prior_logits), 1)
+
+    def flatten(self, z):
+        return z
+
+    def support(self):
+        """All 2^D values of z, shape [2^D, D]."""
+        values = torch.tensor([0.0, 1.0], device=self.prior_logits.device)
+        return torch.cartesian_prod(*[values] * self.D).reshape(-1, self.D)
+
+    @property
+    def size(self):
+        return self.D

@@ -1,0 +1,55 @@
+"""The objective contract.
+
+An objective is an `nn.Module` (so baselines, running averages and temperatures are checkpointed
+and moved with the model). One call per training step:
+
+    estimate = objective(vae, x, S)
+
+draws all S samples at once (shape [S, B, ...]) and returns the loss to backpropagate, the
+ELBO per datum (detached; the same quantity for every objective, so curves compare) and any
+extra metrics. An objective declares the latent kinds it supports and its least S, and
+`check` refuses a bad pair before training starts.
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from vaelab.errors import ConfigError
+
+LATENT_KINDS = ("continuous", "discrete", "binary")
+
+
+@dataclass
+class Estimate:
+    loss: torch.Tensor
+    elbo: torch.Tensor
+    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class Objective(nn.Module):
+    """Base class: subclasses set `latents`, may override `min_samples`, and implement `forward`."""
+
+    latents: tuple[str, ...] = LATENT_KINDS
+
+    @property
+    def min_samples(self) -> int:
+        return 1
+
+    def problems(self, kind: str, S: int) -> list[str]:
+        """Why this objective cannot train latent `kind` with S samples (empty when it can)."""
+        found = []
+        if kind not in self.latents:
+            found.append(f"latent={kind} is not supported (supported: {', '.join(self.latents)})")
+        if S < self.min_samples:
+            found.append(f"S={S} is below its least S, {self.min_samples}")
+        return found
+
+    def check(self, kind: str, S: int):
+        """Raise ConfigError when this objective cannot train latent `kind` with S samples."""
+        if found := self.problems(kind, S):
+            raise ConfigError("; ".join(found))
+
+    def forward(self, vae, x, S: int) -> Estimate:
+        raise NotImplementedError

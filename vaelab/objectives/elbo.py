@@ -1,0 +1,29 @@
+"""Pathwise ELBO, the vanilla VAE (Kingma & Welling 2014)."""
+
+from torch.distributions import kl_divergence
+
+from vaelab.objectives.base import Estimate, Objective
+
+
+class ELBO(Objective):
+    """grad ELBO = E_eps[grad f(mu + sigma * eps, x)]: reparameterised samples, one backward pass.
+
+    `analytic_kl`: ELBO = E_q[log p(x|z)] - KL(q || p) with the KL in closed form;
+    otherwise the Monte Carlo mean of f over the S samples.
+    """
+
+    latents = ("continuous",)
+
+    def __init__(self, analytic_kl: bool = True):
+        super().__init__()
+        self.analytic_kl = analytic_kl
+
+    def forward(self, vae, x, S):
+        q = vae.posterior(x)
+        z = q.rsample((S,))
+        if self.analytic_kl:
+            kl = kl_divergence(q, vae.prior())
+            elbo = vae.log_likelihood(x, z).mean(0) - kl
+        else:
+            elbo = vae.log_weight(x, z, q).mean(0)
+        return Estimate(loss=-elbo.mean(), elbo=elbo.detach())
