@@ -7,7 +7,6 @@ import hydra
 import lightning.pytorch as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from vaelab.errors import ConfigError
@@ -32,10 +31,13 @@ def check_estimator(name, objective, kind, S):
     problems = objective.problems(kind, S)
     if not problems:
         return
-    valid = [n for n, (o, _) in estimators().items() if not o.problems(kind, S)]
+    found = estimators().items()
+    for_kind = [f"loss={n} (S>={o.min_samples})" for n, (o, _) in found if kind in o.latents]
+    at_S = [f"loss={n}" for n, (o, _) in found if not o.problems(kind, S)]
     raise ConfigError(
         f"loss={name} with latent={kind}, S={S}: {'; '.join(problems)}. "
-        f"Estimators that accept latent={kind} with S={S}: {', '.join(valid) or 'none'}.")
+        f"Estimators for latent={kind}: {', '.join(for_kind) or 'none'}; "
+        f"of those, with S={S}: {', '.join(at_S) or 'none'}.")
 
 
 def build(cfg):
@@ -58,22 +60,22 @@ def flat_keys(cfg):
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig):
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    L.seed_everything(cfg.seed, workers=True)
     try:
         module, datamodule = build(cfg)
     except ConfigError as e:
         print(f"vaelab: {e}", file=sys.stderr)
         sys.exit(2)
-    L.seed_everything(cfg.seed, workers=True)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     loggers = [instantiate(c) for c in cfg.logger.values()]
     for logger in loggers:
         logger.log_hyperparams({**flat_keys(cfg), "config": OmegaConf.to_container(cfg, resolve=True)})
-    checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/elbo",
-                                  mode="max", save_last=True)
-    trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[checkpoints], default_root_dir=run_dir)
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks, default_root_dir=run_dir)
     trainer.fit(module, datamodule=datamodule)
-    trainer.test(module, datamodule=datamodule, ckpt_path="best" if checkpoints.best_model_path else None)
-    return float(checkpoints.best_model_score) if checkpoints.best_model_score is not None else None
+    best = trainer.checkpoint_callback
+    trainer.test(module, datamodule=datamodule, ckpt_path="best" if best and best.best_model_path else None)
+    return float(best.best_model_score) if best and best.best_model_score is not None else None
 
 
 if __name__ == "__main__":

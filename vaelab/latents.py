@@ -73,7 +73,7 @@ class Categorical(nn.Module):
 
     def support(self):
         """All K^D values of z, shape [K^D, D, K]."""
-        eye = torch.eye(self.K, device=self.prior_logits.device)
+        eye = torch.eye(self.K, dtype=self.prior_logits.dtype, device=self.prior_logits.device)
         return torch.stack([eye[list(c)] for c in itertools.product(range(self.K), repeat=self.D)])
 
     @property
@@ -108,7 +108,7 @@ class Binary(nn.Module):
 
     def support(self):
         """All 2^D values of z, shape [2^D, D]."""
-        values = torch.tensor([0.0, 1.0], device=self.prior_logits.device)
+        values = torch.tensor([0.0, 1.0], dtype=self.prior_logits.dtype, device=self.prior_logits.device)
         return torch.cartesian_prod(*[values] * self.D).reshape(-1, self.D)
 
     @property

@@ -7,7 +7,8 @@ and moved with the model). One call per training step:
 
 draws all S samples at once (shape [S, B, ...]) and returns the loss to backpropagate, the
 ELBO per datum (detached; the same quantity for every objective, so curves compare) and any
-extra metrics. An objective declares the latent kinds it supports and its least S, and
+extra metrics. An objective that gives the encoder one signal and the decoder another also
+returns each routed term (`terms`, summing to `loss`), built with the other side detached. An objective declares the latent kinds it supports and its least S, and
 `check` refuses a bad pair before training starts.
 """
 
@@ -26,6 +27,7 @@ class Estimate:
     loss: torch.Tensor
     elbo: torch.Tensor
     metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class Objective(nn.Module):
@@ -53,3 +55,10 @@ class Objective(nn.Module):
 
     def forward(self, vae, x, S: int) -> Estimate:
         raise NotImplementedError
+
+
+def score_function_terms(vae, x, S: int):
+    """Draw z ~ q(z|x), S at once and detached: return log q(z|x) and log p(x, z), each [S, B]."""
+    q = vae.posterior(x)
+    z = q.sample((S,))
+    return q.log_prob(z), vae.log_likelihood(x, z) + vae.prior().log_prob(z)

@@ -1,7 +1,7 @@
 """Score-function (REINFORCE) ELBO gradient (Williams 1992; Mnih & Gregor 2014)."""
 
 from vaelab.errors import require
-from vaelab.objectives.base import Estimate, Objective
+from vaelab.objectives.base import Estimate, Objective, score_function_terms
 from vaelab.objectives.baselines import LeaveOneOut, NoBaseline
 
 BASELINES = {"none": NoBaseline, "loo": LeaveOneOut}
@@ -22,11 +22,8 @@ class Reinforce(Objective):
         return self.baseline.min_samples
 
     def forward(self, vae, x, S):
-        q = vae.posterior(x)
-        z = q.sample((S,))
-        log_q = q.log_prob(z)
-        log_joint = vae.log_likelihood(x, z) + vae.prior().log_prob(z)
+        log_q, log_joint = score_function_terms(vae, x, S)
         f = (log_joint - log_q).detach()
         signal = f - self.baseline(f, x)
-        surrogate = signal * log_q + log_joint
-        return Estimate(loss=-surrogate.mean(0).mean(), elbo=f.mean(0))
+        terms = {"encoder": -(signal * log_q).mean(), "decoder": -log_joint.mean()}
+        return Estimate(loss=sum(terms.values()), elbo=f.mean(0), terms=terms)

@@ -1,7 +1,7 @@
 """The variance loss (the seed method) and VarGrad (Richter et al. 2020)."""
 
 from vaelab.errors import require
-from vaelab.objectives.base import Estimate, Objective
+from vaelab.objectives.base import Estimate, Objective, score_function_terms
 
 DECODER_SIGNALS = ("variance", "elbo")
 
@@ -26,15 +26,12 @@ class VarianceLoss(Objective):
         return 2
 
     def forward(self, vae, x, S):
-        q = vae.posterior(x)
-        z = q.sample((S,))
-        log_q = q.log_prob(z)
-        log_joint = vae.log_likelihood(x, z) + vae.prior().log_prob(z)
+        log_q, log_joint = score_function_terms(vae, x, S)
         f = log_joint - log_q
+        elbo = f.detach().mean(0)
         if self.decoder == "variance":
             variance = f.var(0)
-            loss = self.scale * variance.mean()
-        else:
-            variance = (log_joint.detach() - log_q).var(0)
-            loss = self.scale * variance.mean() - log_joint.mean(0).mean()
-        return Estimate(loss=loss, elbo=f.detach().mean(0), metrics={"variance": variance.detach().mean()})
+            return Estimate(loss=self.scale * variance.mean(), elbo=elbo, metrics={"variance": variance.detach().mean()})
+        variance = (log_joint.detach() - log_q).var(0)
+        terms = {"encoder": self.scale * variance.mean(), "decoder": -log_joint.mean()}
+        return Estimate(loss=sum(terms.values()), elbo=elbo, metrics={"variance": variance.detach().mean()}, terms=terms)

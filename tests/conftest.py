@@ -1,0 +1,38 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: give --runslow to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def train(tmp_path):
+    """Run train.py in a subprocess with the given overrides, output in a fresh folder; real MNIST
+    when VAELAB_DATA_DIR is set, scikit-learn's digits otherwise."""
+
+    def run(*overrides, check=True):
+        dataset = [] if os.environ.get("VAELAB_DATA_DIR") else ["dataset=digits"]
+        args = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={tmp_path}", *dataset, *overrides]
+        result = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+        if check:
+            assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    run.dir = tmp_path
+    return run

@@ -1,0 +1,59 @@
+"""train.py end to end: every valid latent x loss pair trains; every invalid one is refused up front."""
+
+import csv
+import math
+
+import pytest
+
+VALID = [("elbo", "continuous")] + [(loss, latent) for loss in ("reinforce", "variance", "vargrad")
+                                    for latent in ("continuous", "discrete", "binary")]
+BUDGET = ["trainer.max_epochs=3", "trainer.limit_train_batches=20", "trainer.limit_val_batches=4",
+          "trainer.limit_test_batches=4", "trainer.log_every_n_steps=5"]
+
+
+def metrics(run_dir):
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def column(rows, key):
+    return [float(r[key]) for r in rows if r.get(key)]
+
+
+@pytest.mark.parametrize("loss,latent", VALID)
+def test_every_valid_pair_trains_and_improves(train, loss, latent):
+    train(f"loss={loss}", f"latent={latent}", *BUDGET)
+    rows = metrics(train.dir)
+    val = column(rows, "val/elbo")
+    assert len(val) == 3
+    for key in ("train/loss", "train/elbo", "val/elbo", "test/elbo"):
+        assert column(rows, key) and all(math.isfinite(v) for v in column(rows, key)), key
+    assert val[-1] > val[0]
+    assert (train.dir / "checkpoints" / "last.ckpt").exists()
+    assert (train.dir / "checkpoints" / "best.ckpt").exists()
+    assert "_target_" in (train.dir / "config.yaml").read_text()
+
+
+@pytest.mark.parametrize("overrides,named", [
+    (["loss=elbo", "latent=discrete"], ["loss=elbo", "latent=discrete", "reinforce", "variance", "vargrad"]),
+    (["loss=elbo", "latent=binary"], ["loss=elbo", "latent=binary", "reinforce", "variance", "vargrad"]),
+    (["loss=variance", "S=1"], ["S=1", "least S, 2", "elbo"]),
+    (["loss=vargrad", "S=1"], ["S=1", "least S, 2", "elbo"]),
+    (["loss=reinforce", "S=1"], ["S=1", "least S, 2", "elbo"]),
+])
+def test_invalid_pairs_fail_before_training_naming_alternatives(train, overrides, named):
+    result = train(*overrides, check=False)
+    assert result.returncode == 2
+    for text in named:
+        assert text in result.stderr, (text, result.stderr)
+    assert not (train.dir / "checkpoints").exists()
+    assert not (train.dir / "csv").exists()
+
+
+def test_default_sample_count_comes_from_the_loss_and_yields_to_the_command_line(train):
+    import yaml
+
+    train("loss=variance", "latent=discrete", "trainer.fast_dev_run=true")
+    assert yaml.safe_load((train.dir / "config.yaml").read_text())["S"] == 8
+    train("loss=variance", "latent=discrete", "S=3", "trainer.fast_dev_run=true")
+    assert yaml.safe_load((train.dir / "config.yaml").read_text())["S"] == 3

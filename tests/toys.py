@@ -1,0 +1,81 @@
+"""Tiny models whose exact gradients are computable, and the Monte Carlo checks against them."""
+
+import math
+
+import torch
+from torch import nn
+from torch.distributions import Independent, Normal, kl_divergence
+
+from vaelab.latents import Categorical, Gaussian
+from vaelab.likelihoods import Bernoulli
+from vaelab.model import VAE
+
+X = torch.tensor([[1, 0, 1, 1], [0, 0, 1, 0], [1, 1, 0, 0]], dtype=torch.float64)
+
+
+def tiny_vae(latent=None, seed=0):
+    """A 4-pixel Bernoulli VAE with a small discrete latent (default D=2, K=3: 9 values of z), in float64."""
+    torch.manual_seed(seed)
+    vae = VAE(latent or Categorical(D=2, K=3), Bernoulli(), event_shape=(4,), hidden=(5,), activation=nn.Tanh)
+    return vae.double()
+
+
+class GaussianToy(nn.Module):
+    """q(z|x) = N(mu, sigma^2), p(z) = N(0, 1), p(x|z) = N(x; z, 1) in one dimension, with
+
+    ELBO = -log(2 pi)/2 - ((x - mu)^2 + sigma^2)/2 - KL(N(mu, sigma^2) || N(0, 1)) in closed form.
+    """
+
+    latent = Gaussian(1)
+
+    def __init__(self, mu=0.3, log_sigma=-0.4):
+        super().__init__()
+        self.encoder = nn.ParameterDict({"mu": nn.Parameter(torch.tensor([mu])),
+                                         "log_sigma": nn.Parameter(torch.tensor([log_sigma]))})
+        self.decoder = nn.Module()
+
+    def posterior(self, x):
+        mu, sigma = self.encoder["mu"].expand(len(x), 1), self.encoder["log_sigma"].exp().expand(len(x), 1)
+        return Independent(Normal(mu, sigma), 1)
+
+    def prior(self):
+        return Independent(Normal(torch.zeros(1), torch.ones(1)), 1)
+
+    def log_likelihood(self, x, z):
+        return Normal(z, 1.0).log_prob(x).sum(-1)
+
+    def log_weight(self, x, z, q):
+        return self.log_likelihood(x, z) + self.prior().log_prob(z) - q.log_prob(z)
+
+    def exact_elbo(self, x):
+        q = self.posterior(x)
+        mu, var = q.mean, q.variance
+        return (-0.5 * math.log(2 * math.pi) - 0.5 * ((x - mu) ** 2 + var) - kl_divergence(q, self.prior()).unsqueeze(-1)).sum(-1)
+
+
+def flat_grad(value, params):
+    """d value / d params as one vector (zeros where value does not depend on a parameter)."""
+    grads = torch.autograd.grad(value, params, allow_unused=True)
+    return torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for p, g in zip(params, grads)])
+
+
+def gradient_draws(objective, vae, x, S, n, part="encoder", term=None):
+    """n independent draws of the gradient of the objective's loss (or one routed term), [n, P]."""
+    params = list(getattr(vae, part).parameters())
+    draws = []
+    for _ in range(n):
+        estimate = objective(vae, x, S)
+        draws.append(flat_grad(estimate.terms[term] if term else estimate.loss, params))
+    return torch.stack(draws)
+
+
+def discrepancy(draws, exact):
+    """Largest |mean - exact| in standard errors of the mean, over coordinates."""
+    mean, se = draws.mean(0), draws.std(0) / math.sqrt(len(draws))
+    return ((mean - exact).abs() / (se + 1e-9)).max().item()
+
+
+def assert_unbiased(draws, exact, z=5.0):
+    """Every coordinate of the mean draw lies within z standard errors of the exact gradient."""
+    gap = discrepancy(draws, exact)
+    assert gap < z, f"mean gradient is {gap:.1f} standard errors from the exact gradient"
