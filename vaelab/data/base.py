@@ -1,0 +1,85 @@
+"""In-memory data modules: the whole data set is one tensor, batches are index gathers,
+and binarisation is one Bernoulli draw on the batch's device after transfer."""
+
+import os
+from pathlib import Path
+
+import lightning.pytorch as L
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from vaelab.errors import require
+
+BINARIZE = ("dynamic", "static", "none")
+REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+def data_root(root=None) -> Path:
+    """`root` if given, else $VAELAB_DATA_DIR, else data/ in the repository."""
+    return Path(root or os.environ.get("VAELAB_DATA_DIR") or REPO_DATA)
+
+
+class Rows(Dataset):
+    """A tensor whose items are batches: dataset[indices] is one gather."""
+
+    def __init__(self, x: torch.Tensor):
+        self.x = x
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, indices):
+        return self.x[torch.as_tensor(indices)]
+
+
+class InMemoryDataModule(L.LightningDataModule):
+    """Subclasses set `event_shape` and implement `load() -> (train, val, test)`, float tensors in [0, 1].
+
+    binarize: "dynamic" draws x ~ Bernoulli(pixels) afresh each time a training batch is served;
+    "static" draws the training set once with `seed`; "none" keeps gray values.
+    Validation and test sets are binarised once with `seed` (unless "none"), so every run and
+    every epoch is scored on the same data.
+    """
+
+    event_shape: tuple[int, ...] = ()
+
+    def __init__(self, root=None, batch_size: int = 128, binarize: str = "dynamic", seed: int = 0):
+        super().__init__()
+        require(batch_size >= 1, "dataset.batch_size", batch_size, "a positive integer")
+        require(binarize in BINARIZE, "dataset.binarize", binarize, f"one of {', '.join(BINARIZE)}")
+        self.root = data_root(root)
+        self.batch_size, self.binarize, self.seed = batch_size, binarize, seed
+        self.splits = None
+
+    def load(self):
+        raise NotImplementedError
+
+    def setup(self, stage=None):
+        if self.splits is not None:
+            return
+        train, val, test = self.load()
+        generator = torch.Generator().manual_seed(self.seed)
+        if self.binarize != "none":
+            val, test = (torch.bernoulli(s, generator=generator) for s in (val, test))
+        if self.binarize == "static":
+            train = torch.bernoulli(train, generator=generator)
+        self.splits = {"train": train, "val": val, "test": test}
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        if self.binarize == "dynamic" and self.trainer is not None and self.trainer.training:
+            return torch.bernoulli(batch)
+        return batch
+
+    def _loader(self, split, shuffle):
+        data = Rows(self.splits[split])
+        sampler = RandomSampler(data) if shuffle else SequentialSampler(data)
+        return DataLoader(data, sampler=BatchSampler(sampler, self.batch_size, drop_last=False), batch_size=None)
+
+    def train_dataloader(self):
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self):
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self):
+        return self._loader("test", shuffle=False)

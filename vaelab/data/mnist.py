@@ -1,0 +1,73 @@
+"""MNIST and Fashion-MNIST, parsed from the four IDX .gz files in torchvision's raw layout."""
+
+import torch
+import torchvision.datasets as tvd
+from torchvision.datasets.utils import check_integrity, download_url
+
+from vaelab.data.base import InMemoryDataModule
+from vaelab.data.idx import read_idx
+from vaelab.errors import require
+
+
+class MNIST(InMemoryDataModule):
+    """28x28 digits, 60k train (split into train/validation by `val_size`) and 10k test.
+
+    Files: ROOT/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz, checked against
+    torchvision's md5s; downloaded there from torchvision's mirrors when absent and `download`.
+    """
+
+    event_shape = (28, 28)
+    source = tvd.MNIST
+
+    def __init__(self, root=None, batch_size=128, binarize="dynamic", val_size: int = 5000,
+                 download: bool = True, seed: int = 0):
+        super().__init__(root, batch_size, binarize, seed)
+        require(0 < val_size < 60000, "dataset.val_size", val_size, "between 1 and 59999")
+        self.val_size, self.download = val_size, download
+
+    @property
+    def folder(self):
+        return self.root / self.source.__name__ / "raw"
+
+    def files(self):
+        """Each raw file's path, after checking its md5 (and downloading it if absent and allowed)."""
+        paths = {}
+        for name, md5 in self.source.resources:
+            path = self.folder / name
+            if not path.exists() and self.download:
+                self._download(name, md5)
+            if not path.exists():
+                raise FileNotFoundError(
+                    f"{self.source.__name__} file {name} not found in {self.folder}. Set VAELAB_DATA_DIR "
+                    f"(or data_dir=...) to a folder holding {self.source.__name__}/raw/*.gz, or allow "
+                    "dataset.download=true on a machine with a network.")
+            if not check_integrity(str(path), md5):
+                raise ValueError(f"{path} is corrupted or truncated: its md5 is not {md5}. Replace the file.")
+            paths[name] = path
+        return paths
+
+    def _download(self, name, md5):
+        errors = []
+        for mirror in self.source.mirrors:
+            try:
+                download_url(mirror + name, str(self.folder), filename=name, md5=md5)
+                return
+            except Exception as e:  # noqa: BLE001 - every mirror may fail; report them all below
+                errors.append(f"{mirror}: {e}")
+        raise FileNotFoundError(
+            f"{self.source.__name__} file {name} is not in {self.folder} and downloading it failed "
+            f"({'; '.join(errors)}). Set VAELAB_DATA_DIR to a folder holding "
+            f"{self.source.__name__}/raw/*.gz (e.g. a copy made on a machine with a network).")
+
+    def load(self):
+        paths = self.files()
+        train = read_idx(paths["train-images-idx3-ubyte.gz"]).float() / 255
+        test = read_idx(paths["t10k-images-idx3-ubyte.gz"]).float() / 255
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed))
+        return train[order[self.val_size:]], train[order[:self.val_size]], test
+
+
+class FashionMNIST(MNIST):
+    """Zalando's 28x28 clothing images, the same layout and options as MNIST."""
+
+    source = tvd.FashionMNIST
