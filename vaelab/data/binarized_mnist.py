@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from vaelab.data.base import InMemoryDataModule
-from vaelab.data.files import CorruptFile, absent, gunzip, verify
+from vaelab.data.files import absent, gunzip, verify
 
 SPLITS = ("train", "valid", "test")
 # sha256 of the .amat texts (TensorFlow Datasets' record of Larochelle's originals; an .amat.gz is
@@ -19,10 +19,8 @@ KNOWN_SHA256 = {
 LINE = 2 * 784  # an .amat line: 784 digits, each followed by a space or, the last, a newline
 
 
-def parse_amat(text: bytes, path) -> np.ndarray:
+def parse_amat(text: bytes) -> np.ndarray:
     """Rows of '0'/'1' separated by single spaces -> uint8 array [N, 784]."""
-    if len(text) % LINE:
-        raise CorruptFile(f"{path} is not rows of 784 space-separated 0/1 values ({len(text)} bytes)")
     return (np.frombuffer(text, np.uint8).reshape(-1, LINE)[:, ::2] - ord("0")).astype(np.uint8)
 
 
@@ -54,7 +52,7 @@ class BinarizedMNIST(InMemoryDataModule):
             if path.exists():
                 text = read(path)
                 verify(path, "sha256", KNOWN_SHA256[name], content=text)
-                return parse_amat(text, path)
+                return parse_amat(text)
         raise absent("binarized MNIST", self.folder, f"binarized_mnist.npz or {name}(.gz)")
 
     def load(self):

@@ -55,5 +55,4 @@ class FreyFace(InMemoryDataModule):
 
     def load(self):
         x = torch.as_tensor(self.pixels().T.reshape(-1, 28, 20), dtype=torch.float32) / 255
-        train, val, test = held_out(x, self.seed, self.val_size, self.test_size)
-        return train, val, test
+        return held_out(x, self.seed, self.val_size, self.test_size)

@@ -60,5 +60,4 @@ class LinearGaussian(InMemoryDataModule):
         return MultivariateNormal(mean, covariance_matrix=cov)
 
     def load(self):
-        train, val, test = held_out(self.x, self.seed, self.val_size, self.test_size)
-        return train, val, test
+        return held_out(self.x, self.seed, self.val_size, self.test_size)

@@ -8,7 +8,7 @@ import torchvision.datasets as tvd
 from torchvision import transforms
 
 from vaelab.data.base import InMemoryDataModule, held_out
-from vaelab.data.files import CorruptFile, absent, verify
+from vaelab.data.files import absent, verify
 from vaelab.errors import require
 
 CHARDATA_MD5 = "21ecaf34373511aa7691cf2e0802aa3d"  # yburda/iwae's datasets/OMNIGLOT/chardata.mat
