@@ -7,9 +7,10 @@ import hydra
 import lightning.pytorch as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vaelab.errors import ConfigError
+from vaelab.likelihoods import check_fit
 from vaelab.model import VAE
 from vaelab.module import VAEModule
 
@@ -40,6 +41,19 @@ def check_estimator(name, objective, kind, S):
         f"of those, with S={S}: {', '.join(at_S) or 'none'}.")
 
 
+def pick_likelihood(cfg, datamodule):
+    """`likelihood=...` if given, else the data set's own (recorded in cfg); refused where it is no
+    density on the data's values."""
+    choices = HydraConfig.get().runtime.choices
+    name = choices.get("likelihood") or datamodule.likelihood
+    if cfg.get("likelihood") is None:
+        with open_dict(cfg):
+            cfg.likelihood = OmegaConf.load(CONF / "likelihood" / f"{name}.yaml")
+    likelihood = instantiate(cfg.likelihood)
+    check_fit(likelihood, name, datamodule.support, choices["dataset"])
+    return likelihood
+
+
 def build(cfg):
     """Everything a run needs, built from config; cheap parts first so bad values fail before data loads."""
     choices = HydraConfig.get().runtime.choices
@@ -47,7 +61,7 @@ def build(cfg):
     check_estimator(choices["loss"], objective, latent.kind, cfg.S)
     module_args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples)
     datamodule = instantiate(cfg.dataset)
-    vae = VAE(latent, instantiate(cfg.likelihood), datamodule.event_shape, **instantiate(cfg.net))
+    vae = VAE(latent, pick_likelihood(cfg, datamodule), datamodule.event_shape, **instantiate(cfg.net))
     return VAEModule(vae, objective, **module_args), datamodule
 
 

@@ -23,11 +23,12 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def train(tmp_path):
-    """Run train.py in a subprocess with the given overrides, output in a fresh folder; real MNIST
-    when VAELAB_DATA_DIR is set, scikit-learn's digits otherwise."""
+    """Run train.py in a subprocess with the given overrides, output in a fresh folder; unless the
+    overrides pick a dataset: real MNIST when VAELAB_DATA_DIR is set, scikit-learn's digits otherwise."""
 
     def run(*overrides, check=True):
-        dataset = [] if os.environ.get("VAELAB_DATA_DIR") else ["dataset=digits"]
+        picked = any(o.startswith("dataset=") for o in overrides)
+        dataset = [] if picked or os.environ.get("VAELAB_DATA_DIR") else ["dataset=digits"]
         args = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={tmp_path}", *dataset, *overrides]
         result = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=600)
         if check:

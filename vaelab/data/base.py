@@ -11,12 +11,20 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 from vaelab.errors import require
 
 BINARIZE = ("dynamic", "static", "none")
+LIKELIHOOD_FOR = {"binary": "bernoulli", "unit": "continuous_bernoulli", "real": "gaussian"}
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def data_root(root=None) -> Path:
     """`root` if given, else $VAELAB_DATA_DIR, else data/ in the repository."""
     return Path(root or os.environ.get("VAELAB_DATA_DIR") or REPO_DATA)
+
+
+def held_out(x: torch.Tensor, seed: int, *sizes: int):
+    """A seeded shuffle of `x` cut into pieces of `sizes` and the rest: (rest, *pieces)."""
+    x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))]
+    pieces = x.split([*sizes, len(x) - sum(sizes)])
+    return pieces[-1], *pieces[:-1]
 
 
 class Rows(Dataset):
@@ -35,6 +43,9 @@ class Rows(Dataset):
 class InMemoryDataModule(L.LightningDataModule):
     """Subclasses set `event_shape` and implement `load() -> (train, val, test)`, float tensors in [0, 1].
 
+    `support` says which values the model sees and `likelihood` names the conf/likelihood option
+    that fits them, used unless the user picks one; a subclass may set either as a class attribute.
+
     binarize: "dynamic" draws x ~ Bernoulli(pixels) afresh each time a training batch is served;
     "static" draws the training set once with `seed`; "none" keeps gray values.
     Validation and test sets are binarised once with `seed` (unless "none"), so every run and
@@ -50,6 +61,15 @@ class InMemoryDataModule(L.LightningDataModule):
         self.root = data_root(root)
         self.batch_size, self.binarize, self.seed = batch_size, binarize, seed
         self.splits = None
+
+    @property
+    def support(self) -> str:
+        """Values the model sees: "binary" (x in {0, 1}) once binarised, else "unit" (x in [0, 1])."""
+        return "unit" if self.binarize == "none" else "binary"
+
+    @property
+    def likelihood(self) -> str:
+        return LIKELIHOOD_FOR[self.support]
 
     def load(self):
         raise NotImplementedError

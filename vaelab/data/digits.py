@@ -3,7 +3,7 @@
 import torch
 from sklearn.datasets import load_digits
 
-from vaelab.data.base import InMemoryDataModule
+from vaelab.data.base import InMemoryDataModule, held_out
 
 
 class Digits(InMemoryDataModule):
@@ -18,6 +18,5 @@ class Digits(InMemoryDataModule):
 
     def load(self):
         x = torch.as_tensor(load_digits().images, dtype=torch.float32) / 16
-        x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))]
-        n_test, n_val = self.test_size, self.val_size
-        return x[n_test + n_val:], x[n_test:n_test + n_val], x[:n_test]
+        train, test, val = held_out(x, self.seed, self.test_size, self.val_size)
+        return train, val, test

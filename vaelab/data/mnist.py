@@ -1,10 +1,10 @@
 """MNIST and Fashion-MNIST, parsed from the four IDX .gz files in torchvision's raw layout."""
 
-import torch
 import torchvision.datasets as tvd
-from torchvision.datasets.utils import check_integrity, download_url
+from torchvision.datasets.utils import download_url
 
-from vaelab.data.base import InMemoryDataModule
+from vaelab.data.base import InMemoryDataModule, held_out
+from vaelab.data.files import absent, verify
 from vaelab.data.idx import read_idx
 from vaelab.errors import require
 
@@ -37,13 +37,9 @@ class MNIST(InMemoryDataModule):
             if not path.exists() and self.download:
                 self._download(name, md5)
             if not path.exists():
-                raise FileNotFoundError(
-                    f"{self.source.__name__} file {name} not found in {self.folder}. Set VAELAB_DATA_DIR "
-                    f"(or data_dir=...) to a folder holding {self.source.__name__}/raw/*.gz, or allow "
-                    "dataset.download=true on a machine with a network.")
-            if not check_integrity(str(path), md5):
-                raise ValueError(f"{path} is corrupted or truncated: its md5 is not {md5}. Replace the file.")
-            paths[name] = path
+                raise absent(f"{self.source.__name__} file {name}", self.folder, name,
+                             ", or allow dataset.download=true on a machine with a network")
+            paths[name] = verify(path, "md5", md5)
         return paths
 
     def _download(self, name, md5):
@@ -63,8 +59,8 @@ class MNIST(InMemoryDataModule):
         paths = self.files()
         train = read_idx(paths["train-images-idx3-ubyte.gz"]).float() / 255
         test = read_idx(paths["t10k-images-idx3-ubyte.gz"]).float() / 255
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed))
-        return train[order[self.val_size:]], train[order[:self.val_size]], test
+        train, val = held_out(train, self.seed, self.val_size)
+        return train, val, test
 
 
 class FashionMNIST(MNIST):

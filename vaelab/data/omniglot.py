@@ -1,0 +1,65 @@
+"""Omniglot at 28 x 28 (Lake et al. 2015): handwritten characters of 50 alphabets, the second data
+set of the IWAE, VIMCO and DisARM tables; dynamically binarised by default."""
+
+import numpy as np
+import scipy.io
+import torch
+import torchvision.datasets as tvd
+from torchvision import transforms
+
+from vaelab.data.base import InMemoryDataModule, held_out
+from vaelab.data.files import absent, verify
+from vaelab.errors import require
+
+CHARDATA_MD5 = "21ecaf34373511aa7691cf2e0802aa3d"  # yburda/iwae's datasets/OMNIGLOT/chardata.mat
+# torchvision's 105 x 105 PNGs, black strokes on white -> 28 x 28 stroke intensities in [0, 1]
+TO_28 = transforms.Compose([transforms.Resize((28, 28)), transforms.ToTensor(), lambda x: 1 - x[0]])
+
+
+def chardata_images(columns: np.ndarray) -> torch.Tensor:
+    """chardata.mat stores each image as a column of 784 values in column-major (Fortran) pixel order."""
+    return torch.as_tensor(columns.T.reshape(-1, 28, 28).transpose(0, 2, 1), dtype=torch.float32)
+
+
+class Omniglot(InMemoryDataModule):
+    """ROOT/omniglot/chardata.mat if present: the IWAE split (Burda et al. 2016), 24345 train and 8070
+    test images, md5-checked. Otherwise, with `download` (or torchvision's zips already under
+    ROOT/omniglot-py), torchvision's Omniglot resized to 28 x 28: the 19280 background images for
+    training and the 13180 evaluation images for test, a different split from IWAE's.
+    `val_size` training images (default 1345, as VampPrior) are held out by `seed` for validation."""
+
+    event_shape = (28, 28)
+
+    def __init__(self, root=None, batch_size: int = 128, binarize: str = "dynamic", val_size: int = 1345,
+                 download: bool = False, seed: int = 0):
+        super().__init__(root, batch_size, binarize, seed)
+        require(0 < val_size < 19280, "dataset.val_size", val_size, "between 1 and 19279")
+        self.val_size, self.download = val_size, download
+
+    @property
+    def chardata(self):
+        return self.root / "omniglot" / "chardata.mat"
+
+    def torchvision_ready(self):
+        return all((self.root / tvd.Omniglot.folder / f"{name}.zip").exists() for name in tvd.Omniglot.zips_md5)
+
+    def load(self):
+        if self.chardata.exists():
+            train, test = self.from_chardata()
+        elif self.download or self.torchvision_ready():
+            train, test = (self.from_torchvision(background) for background in (True, False))
+        else:
+            raise absent("Omniglot", self.chardata.parent, self.chardata.name,
+                         f", or allow dataset.download=true to fetch torchvision's Omniglot into "
+                         f"{self.root / tvd.Omniglot.folder} (a different split from IWAE's)")
+        train, val = held_out(train, self.seed, self.val_size)
+        return train, val, test
+
+    def from_chardata(self):
+        verify(self.chardata, "md5", CHARDATA_MD5)
+        mat = scipy.io.loadmat(self.chardata, variable_names=["data", "testdata"])
+        return chardata_images(mat["data"]), chardata_images(mat["testdata"])
+
+    def from_torchvision(self, background: bool) -> torch.Tensor:
+        images = tvd.Omniglot(str(self.root), background=background, transform=TO_28, download=self.download)
+        return torch.stack([image for image, _ in images])
