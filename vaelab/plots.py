@@ -75,10 +75,10 @@ def learning_curves(metrics_csv, keys=("train/elbo", "val/elbo"), size=(6.4, 4.0
     return figure
 
 
-def side_by_side(images: dict, panel: float = 3.0, dpi=100):
-    """Images [C, H, W] in one row, each titled with its name; a Figure of (panel*len, panel+0.4) inches at dpi."""
+def side_by_side(images, panel: float = 3.0, dpi=100):
+    """(name, image [C, H, W]) pairs in one row, each image titled with its name; a Figure of (panel*len, panel+0.4) inches at dpi."""
     figure, axes = plt.subplots(1, len(images), figsize=(panel * len(images), panel + 0.4), dpi=dpi, squeeze=False)
-    for ax, (name, image) in zip(axes[0], images.items()):
+    for ax, (name, image) in zip(axes[0], images):
         ax.imshow(image.permute(1, 2, 0).cpu().numpy())
         ax.set_title(name)
         ax.axis("off")
@@ -105,10 +105,10 @@ def main(argv=None):
     parser.add_argument("--out", default="manifolds.png", help="PNG to write")
     parser.add_argument("-n", type=int, default=20, help="grid side of each manifold")
     args = parser.parse_args(argv)
-    images = {}
+    images = []
     for run in args.runs:
         module, _, cfg = load_run(run)
-        images[run_name(run, cfg)] = manifold(module.vae, args.n)
+        images.append((run_name(run, cfg), manifold(module.vae, args.n)))
     print(save(side_by_side(images), Path(args.out)))
 
 
