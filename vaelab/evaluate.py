@@ -56,11 +56,13 @@ def main(argv=None):
     parser.add_argument("run", help="run directory or checkpoint")
     parser.add_argument("--samples", type=int, default=1000, help="importance samples per datum (k)")
     parser.add_argument("--chunk", type=int, default=100, help="samples drawn at once")
+    parser.add_argument("--limit-test-batches", type=lambda v: float(v) if "." in v else int(v), default=None,
+                        help="as Lightning's limit_test_batches: a count, or a fraction with a decimal point")
     parser.add_argument("--accelerator", default="auto")
     args = parser.parse_args(argv)
     module, datamodule, _ = load_run(args.run, nll_samples=args.samples, nll_chunk=args.chunk)
     trainer = L.Trainer(accelerator=args.accelerator, devices=1, logger=False, enable_progress_bar=False,
-                        enable_model_summary=False)
+                        enable_model_summary=False, limit_test_batches=args.limit_test_batches)
     (results,) = trainer.test(module, datamodule=datamodule, verbose=False)
     print(json.dumps({"run": str(args.run), "nll_samples": args.samples, **results}, indent=2))
 
