@@ -4,11 +4,13 @@ import math
 
 import pytest
 import torch
+from torch.distributions import AffineTransform, Normal, TransformedDistribution
+from torch.distributions import kl_divergence as closed_form_kl
 
 from tests.toys import X, tiny_vae
 from vaelab import exact
 from vaelab.evaluation import log_likelihood
-from vaelab.health import ActiveUnits, posterior_health
+from vaelab.health import ActiveUnits, kl_divergence, posterior_health
 from vaelab.latents import Binary, Categorical
 
 LATENTS = {"categorical": lambda: Categorical(D=2, K=3), "binary": lambda: Binary(D=3)}
@@ -83,3 +85,13 @@ def test_active_units_count_the_latent_means_that_vary_over_data():
         metric.update(part)
     assert metric.compute().item() == 2
     assert math.isclose(ActiveUnits(4, threshold=0.001).forward(means).item(), 3)
+
+
+def test_kl_falls_back_to_monte_carlo_where_no_closed_form_is_registered():
+    q, p = Normal(torch.tensor([0.5]), torch.tensor([0.8])), Normal(torch.tensor([-0.2]), torch.tensor([1.5]))
+    as_transform = TransformedDistribution(Normal(torch.zeros(1), torch.ones(1)), AffineTransform(-0.2, 1.5))
+    with pytest.raises(NotImplementedError):
+        closed_form_kl(q, as_transform)
+    torch.manual_seed(0)
+    estimate = kl_divergence(q, as_transform, q.sample((200000,)))
+    torch.testing.assert_close(estimate, closed_form_kl(q, p), atol=0.01, rtol=0)
