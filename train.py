@@ -59,7 +59,8 @@ def build(cfg):
     choices = HydraConfig.get().runtime.choices
     latent, objective = instantiate(cfg.latent), instantiate(cfg.loss)
     check_estimator(choices["loss"], objective, latent.kind, cfg.S)
-    module_args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples)
+    module_args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples,
+                       nll_samples=cfg.nll_samples, nll_chunk=cfg.nll_chunk)
     datamodule = instantiate(cfg.dataset)
     vae = VAE(latent, pick_likelihood(cfg, datamodule), datamodule.event_shape, **instantiate(cfg.net))
     return VAEModule(vae, objective, **module_args), datamodule

@@ -8,7 +8,7 @@ import pytest
 VALID = [("elbo", "continuous")] + [(loss, latent) for loss in ("reinforce", "variance", "vargrad")
                                     for latent in ("continuous", "discrete", "binary")]
 BUDGET = ["trainer.max_epochs=3", "trainer.limit_train_batches=20", "trainer.limit_val_batches=4",
-          "trainer.limit_test_batches=4", "trainer.log_every_n_steps=5"]
+          "trainer.limit_test_batches=4", "trainer.log_every_n_steps=5", "nll_samples=100"]
 
 
 def metrics(run_dir):

@@ -2,8 +2,11 @@
 
 import lightning.pytorch as L
 import torch
+from torch import nn
 
 from vaelab.errors import require
+from vaelab.evaluation import log_likelihood
+from vaelab.health import ActiveUnits, posterior_health
 
 
 class VAEModule(L.LightningModule):
@@ -11,14 +14,22 @@ class VAEModule(L.LightningModule):
 
     Logs train/loss and the comparable train/elbo every step, val/elbo each epoch and
     test/elbo at the end; the evaluation ELBO uses `eval_samples` exact draws from q.
+    Validation and test also log posterior health (kl, recon, entropy or active_units), and
+    test logs test/nll = -log p(x) by importance sampling with `nll_samples` draws (0: off).
     """
 
-    def __init__(self, vae, objective, S: int = 1, lr: float = 1e-3, eval_samples: int = 1):
+    def __init__(self, vae, objective, S: int = 1, lr: float = 1e-3, eval_samples: int = 1,
+                 nll_samples: int = 1000, nll_chunk: int = 100):
         super().__init__()
         require(lr > 0, "lr", lr, "a positive learning rate")
         require(eval_samples >= 1, "eval_samples", eval_samples, "a positive integer")
+        require(nll_samples >= 0, "nll_samples", nll_samples, "0 (off) or a positive number of importance samples")
+        require(nll_chunk >= 1, "nll_chunk", nll_chunk, "a positive number of samples per chunk")
         self.vae, self.objective = vae, objective
         self.S, self.lr, self.eval_samples = S, lr, eval_samples
+        self.nll_samples, self.nll_chunk = nll_samples, nll_chunk
+        if vae.latent.kind == "continuous":
+            self.active_units = nn.ModuleDict({stage: ActiveUnits(vae.latent.size) for stage in ("val", "test")})
 
     def training_step(self, x, batch_idx):
         estimate = self.objective(self.vae, x, self.S)
@@ -30,9 +41,21 @@ class VAEModule(L.LightningModule):
 
     def validation_step(self, x, batch_idx):
         self.log("val/elbo", self.vae.elbo(x, self.eval_samples).mean(), prog_bar=True)
+        self.log_health(x, "val")
 
     def test_step(self, x, batch_idx):
         self.log("test/elbo", self.vae.elbo(x, self.eval_samples).mean())
+        if self.nll_samples:
+            nll = -log_likelihood(self.vae, x, self.nll_samples, self.nll_chunk, seed=batch_idx)
+            self.log("test/nll", nll.mean())
+        self.log_health(x, "test")
+
+    def log_health(self, x, stage):
+        for name, value in posterior_health(self.vae, x, self.eval_samples).items():
+            self.log(f"{stage}/{name}", value)
+        if hasattr(self, "active_units"):
+            self.active_units[stage].update(self.vae.posterior(x).mean)
+            self.log(f"{stage}/active_units", self.active_units[stage])
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.lr)

@@ -1,0 +1,71 @@
+"""Recompute a finished run's test metrics, test/nll by importance sampling included:
+
+    python -m vaelab.evaluate RUN_DIR_OR_CKPT [--samples 5000] [--chunk 100]
+
+The model is rebuilt from the run's saved config.yaml and its checkpoint (RUN_DIR: best.ckpt, else last.ckpt).
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import lightning.pytorch as L
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from vaelab.errors import ConfigError
+from vaelab.model import VAE
+from vaelab.module import VAEModule
+
+
+def locate(path):
+    """(run directory, checkpoint) for a run directory or a checkpoint inside one (RUN/checkpoints/X.ckpt)."""
+    path = Path(path)
+    if path.is_file():
+        return path.parent.parent, path
+    found = [c for c in (path / "checkpoints" / "best.ckpt", path / "checkpoints" / "last.ckpt") if c.exists()]
+    if not found or not (path / "config.yaml").exists():
+        raise ConfigError(f"run={str(path)!r} is not accepted: a run directory with config.yaml and "
+                          "checkpoints/best.ckpt or last.ckpt, or a checkpoint file in one")
+    return path, found[0]
+
+
+def load_run(path, **module_args):
+    """(module with the checkpoint's weights, data module, config) of a run; `module_args` override VAEModule's."""
+    run_dir, checkpoint = locate(path)
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    datamodule = instantiate(cfg.dataset)
+    vae = VAE(instantiate(cfg.latent), instantiate(cfg.likelihood), datamodule.event_shape, **instantiate(cfg.net))
+    args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples, nll_samples=cfg.get("nll_samples", 1000),
+                nll_chunk=cfg.get("nll_chunk", 100)) | module_args
+    module = VAEModule.load_from_checkpoint(checkpoint, map_location="cpu", vae=vae, objective=instantiate(cfg.loss), **args)
+    return module, datamodule, cfg
+
+
+def run_name(path, cfg):
+    """The run's estimator as chosen on the command line (from Hydra's record of it) and its S."""
+    run_dir = locate(path)[0]
+    hydra_yaml = run_dir / ".hydra" / "hydra.yaml"
+    loss = (OmegaConf.load(hydra_yaml).hydra.runtime.choices.loss if hydra_yaml.exists()
+            else cfg.loss._target_.rsplit(".", 1)[-1])
+    return f"{loss} (S={cfg.S})"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m vaelab.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="run directory or checkpoint")
+    parser.add_argument("--samples", type=int, default=1000, help="importance samples per datum (k)")
+    parser.add_argument("--chunk", type=int, default=100, help="samples drawn at once")
+    parser.add_argument("--limit-test-batches", type=lambda v: float(v) if "." in v else int(v), default=None,
+                        help="as Lightning's limit_test_batches: a count, or a fraction with a decimal point")
+    parser.add_argument("--accelerator", default="auto")
+    args = parser.parse_args(argv)
+    module, datamodule, _ = load_run(args.run, nll_samples=args.samples, nll_chunk=args.chunk)
+    trainer = L.Trainer(accelerator=args.accelerator, devices=1, logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, limit_test_batches=args.limit_test_batches)
+    (results,) = trainer.test(module, datamodule=datamodule, verbose=False)
+    print(json.dumps({"run": str(args.run), "nll_samples": args.samples, **results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

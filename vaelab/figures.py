@@ -1,0 +1,65 @@
+"""A callback that draws a run's pictures every few epochs and at the end, as PNGs in the run
+directory, and sends them to the loggers that take images (W&B, TensorBoard; CSV keeps the files)."""
+
+from pathlib import Path
+
+import lightning.pytorch as L
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
+from torchvision.io import read_image
+
+from vaelab import plots
+from vaelab.errors import require
+from vaelab.rng import fixed_batch, seeded
+
+
+def publish(trainer, path: Path, key: str):
+    """Send the PNG at `path` to every logger that takes images."""
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_image(key=key, images=[str(path)], step=trainer.global_step)
+        elif isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image(key, read_image(str(path)), trainer.global_step)
+
+
+class Figures(L.Callback):
+    """Every `every_n_epochs` validation epochs, and at the end of training, writes to `dirpath`:
+    reconstructions of the first `n` validation images, n x n prior samples, the manifold (2-D Gaussian
+    latent, a `manifold_n` grid), a traversal (categorical latent); at the end also learning curves from the CSV log.
+    Drawn under `seed`, so the training random stream is untouched and every run is drawn alike.
+    """
+
+    def __init__(self, dirpath, every_n_epochs: int = 5, n: int = 8, manifold_n: int = 20, seed: int = 0):
+        require(every_n_epochs >= 1, "callbacks.figures.every_n_epochs", every_n_epochs, "a positive integer")
+        require(n >= 1, "callbacks.figures.n", n, "a positive integer")
+        require(manifold_n >= 1, "callbacks.figures.manifold_n", manifold_n, "a positive integer")
+        self.dirpath, self.every_n_epochs, self.n, self.manifold_n, self.seed = Path(dirpath), every_n_epochs, n, manifold_n, seed
+
+    def pictures(self, trainer, pl_module):
+        vae = pl_module.vae
+        yield "reconstructions", lambda: plots.reconstructions(vae, fixed_batch(trainer.datamodule, self.n).to(pl_module.device))
+        yield "prior_samples", lambda: plots.prior_samples(vae, self.n)
+        if vae.latent.kind == "continuous" and vae.latent.size == 2:
+            yield "manifold", lambda: plots.manifold(vae, self.manifold_n)
+        if vae.latent.kind == "discrete":
+            yield "traversal", lambda: plots.traversal(vae, self.n)
+
+    def draw(self, trainer, pl_module, suffix=""):
+        was_training = pl_module.training
+        pl_module.eval()
+        with seeded(self.seed, pl_module.device):
+            for name, picture in self.pictures(trainer, pl_module):
+                publish(trainer, plots.save(picture(), self.dirpath / f"{name}{suffix}.png"), f"figures/{name}")
+        pl_module.train(was_training)
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        epoch = trainer.current_epoch + 1
+        if not trainer.sanity_checking and epoch % self.every_n_epochs == 0:
+            self.draw(trainer, pl_module, f"_epoch{epoch:03d}")
+
+    def on_train_end(self, trainer, pl_module):
+        self.draw(trainer, pl_module)
+        for logger in trainer.loggers:
+            if isinstance(logger, CSVLogger):
+                logger.save()
+                path = plots.save(plots.learning_curves(Path(logger.log_dir) / "metrics.csv"), self.dirpath / "learning_curves.png")
+                publish(trainer, path, "figures/learning_curves")

@@ -1,0 +1,52 @@
+"""Posterior health: how much the latent code is used.
+
+KL(q || p) per datum and the reconstruction term E_q[log p(x|z)] (ELBO = recon - KL); for discrete
+latents the mean entropy H[q(z_d|x)] per variable; for continuous latents the active units,
+#{i : Cov_x(E_q[z_i|x]) > 0.01} (Burda et al. 2016).
+"""
+
+import torch
+from torch.distributions import kl_divergence as closed_form_kl
+from torchmetrics import Metric
+
+
+def kl_divergence(q, p, z):
+    """KL(q || p) per datum: closed form where torch.distributions has one, else mean over draws z of log q - log p."""
+    try:
+        return closed_form_kl(q, p)
+    except NotImplementedError:
+        return (q.log_prob(z) - p.log_prob(z)).mean(0)
+
+
+@torch.no_grad()
+def posterior_health(vae, x, S: int = 1) -> dict[str, torch.Tensor]:
+    """Batch means of kl, recon and (discrete kinds) entropy per variable, from S exact draws z ~ q(z|x)."""
+    q = vae.posterior(x)
+    z = q.sample((S,))
+    found = {"kl": kl_divergence(q, vae.prior(), z).mean(), "recon": vae.log_likelihood(x, z).mean()}
+    if vae.latent.kind != "continuous":
+        found["entropy"] = q.base_dist.entropy().mean()
+    return found
+
+
+class ActiveUnits(Metric):
+    """Count of units i with Var_x(E_q[z_i|x]) > threshold over all data seen, from running sums (no host sync)."""
+
+    full_state_update = False
+
+    def __init__(self, size: int, threshold: float = 0.01):
+        super().__init__()
+        self.threshold = threshold
+        self.add_state("total", torch.zeros(size, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("squares", torch.zeros(size, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, mean: torch.Tensor):
+        mean = mean.detach().double()
+        self.total += mean.sum(0)
+        self.squares += (mean**2).sum(0)
+        self.count += len(mean)
+
+    def compute(self):
+        average = self.total / self.count
+        return (self.squares / self.count - average**2 > self.threshold).sum().float()
