@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 
 SEED, ESTIMATOR = "seed", "loss"
 SECONDS_PER_EPOCH = "seconds_per_epoch"
-IGNORED = ("data_dir", "skip_finished", "sweep")   # keys that do not tell a sweep's runs apart
+IGNORED = ("data_dir", "skip_finished", "sweep", "hparams_search")   # keys that do not tell a sweep's runs apart
 
 
 def run_dirs(sweep_dir):
