@@ -35,7 +35,7 @@ def report(sweep_dir):
     counts = ", ".join(f"{n} {state}" for state, n in runs.status.value_counts().items())
     print(f"vaelab: {sweep_dir}: {counts}; wrote results.csv, summary.md, *.png",
           file=sys.stderr)
-    return 0 if runs.status.isin(["done", "skipped"]).all() else 1
+    return runs
 
 
 def main(argv=None):
@@ -46,10 +46,14 @@ def main(argv=None):
     options = parser.parse_intermixed_args(argv)
     if options.name == "report":
         require(len(options.args) == 1, "report", " ".join(options.args), "one sweep directory")
-        return report(Path(options.args[0]))
+        report(Path(options.args[0]))
+        return 0
     sweep_dir = options.dir or Path("sweeps") / options.name
     code = run(options.name, options.args, sweep_dir)
-    return report(sweep_dir) if code == 0 else code
+    if code == 0:
+        unfinished = ~report(sweep_dir).status.isin(["done", "skipped"])
+        code = int(unfinished.any())    # 1: some runs failed; running the sweep again redoes them
+    return code
 
 
 if __name__ == "__main__":

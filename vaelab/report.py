@@ -14,7 +14,6 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 
 SEED, ESTIMATOR = "seed", "loss"
 SECONDS_PER_EPOCH = "seconds_per_epoch"
-IGNORED = ("data_dir", "skip_finished", "sweep", "hparams_search")   # keys that do not tell a sweep's runs apart
 
 
 def run_dirs(sweep_dir):
@@ -29,14 +28,16 @@ def read_yaml(path):
 def config_keys(run_dir):
     """The run's choices (loss, latent, dataset, ...), top-level numbers (S, seed, lr, ...) and command-line overrides."""
     hydra_dir = run_dir / ".hydra"
-    choices = read_yaml(hydra_dir / "hydra.yaml")["hydra"]["runtime"]["choices"]
+    hydra = read_yaml(hydra_dir / "hydra.yaml")["hydra"]
+    choices = hydra["runtime"]["choices"]
+    ignored = hydra["job"]["config"]["override_dirname"]["exclude_keys"]   # what does not tell runs apart
     keys = {group: str(choice) for group, choice in choices.items() if not group.startswith("hydra/")}
     keys.update({k: v for k, v in read_yaml(hydra_dir / "config.yaml").items() if not isinstance(v, (dict, list))})
     for override in read_yaml(hydra_dir / "overrides.yaml"):
         key, _, value = override.lstrip("+~").partition("=")
         if key not in keys:
             keys[key] = yaml.safe_load(value)
-    return {k: v for k, v in keys.items() if k not in IGNORED}
+    return {k: v for k, v in keys.items() if k not in ignored}
 
 
 def metrics(run_dir):
