@@ -190,3 +190,12 @@ def test_joblib_runs_jobs_in_parallel_each_in_its_own_dir(tmp_path):
            "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
     found = runs(tmp_path)
     assert len(found) == 4 and all(status == ["done"] for _, status in found.values())
+
+
+@pytest.mark.slow
+def test_submitit_runs_jobs_through_pickled_tasks(tmp_path):
+    """The SLURM launcher's path (pickle the job, run it elsewhere), on this machine with submitit_local."""
+    python("train.py", "-m", *TINY, "loss=vargrad", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
+           "logger=[csv,wandb]", f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
+    [(_, status)] = runs(tmp_path).values()
+    assert status == ["done"]

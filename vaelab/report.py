@@ -57,8 +57,7 @@ def final_metrics(logged):
 
 def reason(run_dir, state):
     """The last line of a failed run's traceback, or a skipped run's reason."""
-    marker = {FAILED: FAILED, SKIPPED: SKIPPED}.get(state)
-    return (run_dir / marker).read_text().strip().splitlines()[-1] if marker else ""
+    return (run_dir / state).read_text().strip().splitlines()[-1] if state in (FAILED, SKIPPED) else ""
 
 
 def read_sweep(sweep_dir):
@@ -71,8 +70,8 @@ def read_sweep(sweep_dir):
         if logged is not None and state == "done":
             row.update(final_metrics(logged))
             if "val/elbo" in logged:
-                curve = logged.dropna(subset=["val/elbo"])[["step", "val/elbo"] + ["time/elapsed"] * ("time/elapsed" in logged)]
-                curves.append(curve.assign(run=name))
+                columns = [c for c in ("step", "val/elbo", "time/elapsed") if c in logged]
+                curves.append(logged.dropna(subset=["val/elbo"])[columns].assign(run=name))
         rows.append(row)
     runs = pd.DataFrame(rows)
     curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=["run", "step", "val/elbo"])
