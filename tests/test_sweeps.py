@@ -3,6 +3,7 @@ W&B runs recorded offline, and the launcher and sweeper configs composing."""
 
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +89,22 @@ def test_report_has_a_row_per_run_and_the_mean_and_std_over_seeds(grid):
     assert "## Skipped runs" in summary
     for plot in ("val_elbo_vs_step.png", "val_elbo_vs_time.png", "final_elbo_vs_S.png"):
         assert (grid / plot).stat().st_size > 0
+
+
+def test_report_takes_up_any_test_and_diagnostic_metric(grid, tmp_path):
+    """Metrics other branches log (test/nll, diag/...) reach results.csv and summary.md without naming them."""
+    sweep_dir = tmp_path / "grid"
+    shutil.copytree(grid, sweep_dir, ignore=shutil.ignore_patterns("wandb", "checkpoints", "tensorboard"))
+    for job, (_, status) in runs(sweep_dir).items():
+        if status == ["done"]:
+            logged = pd.read_csv(job / "csv" / "metrics.csv")
+            seed = yaml.safe_load((job / "config.yaml").read_text())["seed"]
+            logged.assign(**{"test/nll": 50.0 + seed, "diag/encoder/variance": 4.0 * seed}).to_csv(
+                job / "csv" / "metrics.csv", index=False)
+    python("sweep.py", "report", str(sweep_dir), cwd=tmp_path)
+    assert {"test/nll", "diag/encoder/variance"} <= set(pd.read_csv(sweep_dir / "results.csv"))
+    summary = (sweep_dir / "summary.md").read_text()
+    assert "50.5 ± 0.71" in summary and "2 ± 2.8" in summary
 
 
 def test_sweep_rerun_skips_finished_runs_and_redoes_failed_ones(tmp_path):
