@@ -77,7 +77,8 @@ def test_report_has_a_row_per_run_and_the_mean_and_std_over_seeds(grid):
     results = pd.read_csv(grid / "results.csv")
     assert len(results) == 8
     assert results.status.value_counts().to_dict() == {"skipped": 4, "done": 2, "failed": 2}
-    assert {"loss", "latent", "S", "seed", "trainer.max_epochs", "test/elbo", "val/elbo", "seconds_per_epoch"} <= set(results)
+    assert {"loss", "latent", "S", "seed", "trainer.max_epochs", "test/elbo", "val/elbo", "seconds_per_epoch"} \
+        <= set(results)
     done = results[results.status == "done"].sort_values("seed")
     assert list(done.seed) == [0, 1] and (done.seconds_per_epoch > 0).all()
     finals = [pd.read_csv(grid / run / "csv" / "metrics.csv")["test/elbo"].dropna().iloc[-1] for run in done.run]
@@ -140,7 +141,8 @@ def test_wandb_offline_records_config_group_and_metrics_one_run_per_job(grid):
             {"loss": "vargrad", "latent": "discrete", "dataset": "digits", "S": 2, "seed": seed}
         assert config["config"]["loss"]["_target_"] == "vaelab.objectives.VarianceLoss"
         logged = pd.read_csv(job / "csv" / "metrics.csv")
-        assert [h["val/elbo"] for h in history if "val/elbo" in h] == pytest.approx(logged["val/elbo"].dropna().tolist())
+        recorded = [h["val/elbo"] for h in history if "val/elbo" in h]
+        assert recorded == pytest.approx(logged["val/elbo"].dropna().tolist())
         assert summary["test/elbo"] == pytest.approx(logged["test/elbo"].dropna().iloc[-1])
         assert list((job / "tensorboard").glob("events.out.tfevents.*"))
         ids.add(run.run_id)

@@ -26,7 +26,7 @@ def read_yaml(path):
 
 
 def config_keys(run_dir):
-    """The run's choices (loss, latent, dataset, ...), top-level numbers (S, seed, lr, ...) and command-line overrides."""
+    """The run's choices (loss, latent, dataset, ...), top-level values (S, seed, lr, ...) and overrides."""
     hydra_dir = run_dir / ".hydra"
     hydra = read_yaml(hydra_dir / "hydra.yaml")["hydra"]
     choices = hydra["runtime"]["choices"]
@@ -80,15 +80,15 @@ def read_sweep(sweep_dir):
 
 def compared_keys(runs):
     """What a row of the summary stands for: the estimator, S and any other key that varies, except the seed."""
-    config = [c for c in runs.columns if c not in ("run", "status", "error", SEED) and c not in summary_metrics(runs)
-              and "/" not in c and c != SECONDS_PER_EPOCH]
-    varying = [c for c in config if runs[c].astype(str).nunique() > 1 and c not in (ESTIMATOR, "S")]
+    config = [c for c in runs.columns if "/" not in c    # metrics are named like val/elbo
+              and c not in ("run", "status", "error", SEED, ESTIMATOR, "S", SECONDS_PER_EPOCH)]
+    varying = [c for c in config if runs[c].astype(str).nunique() > 1]
     return [ESTIMATOR, "S"] + varying
 
 
 def summary_metrics(runs):
-    """Final test metrics (elbo, nll, ...), diagnostics (gradient variance, ...) and seconds per epoch, where measured."""
-    return [c for c in runs.columns if c.startswith(("test/", "diag/"))] + [SECONDS_PER_EPOCH] * (SECONDS_PER_EPOCH in runs)
+    """Final test metrics (elbo, nll, ...), diagnostics (gradient variance, ...) and seconds per epoch, if measured."""
+    return [c for c in runs.columns if c.startswith(("test/", "diag/")) or c == SECONDS_PER_EPOCH]
 
 
 def summary_table(runs):
@@ -112,7 +112,8 @@ def write_summary(runs, path):
                          ("missing", "Unfinished runs (no outcome recorded)")):
         listed = runs[runs.status == state]
         if not listed.empty:
-            lines += [f"## {title}", ""] + [f"- `{r.run}`: {r.error}" for r in listed.itertuples()] + [""]
+            lines += [f"## {title}", ""] + [f"- `{r.run}`: {r.error}" if r.error else f"- `{r.run}`"
+                                          for r in listed.itertuples()] + [""]
     Path(path).write_text("\n".join(lines))
 
 
@@ -131,10 +132,10 @@ def band(ax, x, mean, std, label):
 
 def plot_curves(runs, curves, x, xlabel, path):
     """val/elbo against `x` (step or time/elapsed), a curve per estimator: the mean over seeds, a band of +/- 1 std."""
-    if x not in curves:
-        return
     split = panels(runs)
-    fig, axes = plt.subplots(1, max(len(split), 1), figsize=(5 * max(len(split), 1), 4), squeeze=False)
+    if x not in curves or not split:
+        return
+    fig, axes = plt.subplots(1, len(split), figsize=(5 * len(split), 4), squeeze=False)
     for ax, (title, group) in zip(axes[0], split):
         for loss, members in group.groupby(ESTIMATOR):
             per_step = curves[curves.run.isin(members.run)].groupby("step")
@@ -150,7 +151,7 @@ def plot_final_vs_samples(runs, path):
     """Final test elbo (val elbo where untested) against S, a line per estimator, error bars of +/- 1 std over seeds."""
     done = runs[runs.status == "done"]
     metric = next((m for m in ("test/elbo", "val/elbo") if m in done), None)
-    if metric is None:
+    if metric is None or done.empty:
         return
     keys = [k for k in compared_keys(runs) if k not in (ESTIMATOR, "S")]
     split = list(done.groupby(keys, dropna=False)) if keys else [((), done)]
