@@ -90,7 +90,7 @@ def main(cfg: DictConfig):
         spread_over_gpus(cfg, hydra_cfg.job.num)
     with recorded(run_dir, keep_going=multirun()) as outcome:
         outcome.result = train(cfg, run_dir)
-    return outcome.result if status(run_dir) == "done" else float("nan")    # nan: a failed trial to Optuna
+    return outcome.result if status(run_dir) == "done" else float("-inf")   # the worst, to a maximising sweeper
 
 
 def train(cfg: DictConfig, run_dir: Path):
