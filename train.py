@@ -5,7 +5,9 @@ from pathlib import Path
 
 import hydra
 import lightning.pytorch as L
+import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -13,9 +15,19 @@ from vaelab.errors import ConfigError
 from vaelab.likelihoods import check_fit
 from vaelab.model import VAE
 from vaelab.module import VAEModule
+from vaelab.runs import recorded, result, status
 
 CONF = Path(__file__).parent / "conf"
 OmegaConf.register_new_resolver("isatty", lambda: sys.stdout.isatty(), replace=True)
+
+
+def multirun():
+    return HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+# The W&B group of a run: the sweep it belongs to (its directory), none for a single run.
+OmegaConf.register_new_resolver("sweep_group", lambda: HydraConfig.get().sweep.dir if multirun() else None,
+                                replace=True)
 
 
 def estimators():
@@ -72,15 +84,34 @@ def flat_keys(cfg):
             "S": cfg.S, "seed": cfg.seed}
 
 
+def spread_over_gpus(cfg, job_num):
+    """Jobs sharing a machine take its GPUs in turn: job n trains on GPU n mod (visible GPUs). Chosen through
+    Lightning's `devices=[k]` rather than CUDA_VISIBLE_DEVICES, which CUDA reads once per process while
+    joblib's workers are reused across jobs."""
+    if cfg.trainer.accelerator in ("auto", "gpu", "cuda") and cfg.trainer.devices == 1 and torch.cuda.is_available():
+        cfg.trainer.accelerator, cfg.trainer.devices = "gpu", [job_num % torch.cuda.device_count()]
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig):
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    """One run. A multirun job records its outcome (done, skipped, failed) in its directory and returns,
+    so that one bad job never stops a sweep; with skip_finished=true a run already done is not redone."""
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    if cfg.skip_finished and status(run_dir) == "done":
+        print(f"vaelab: {run_dir} is done already (skip_finished=true)", file=sys.stderr)
+        return result(run_dir)
+    if multirun():
+        spread_over_gpus(cfg, hydra_cfg.job.num)
+    with recorded(run_dir, keep_going=multirun()) as outcome:
+        outcome.result = train(cfg, run_dir)
+    return outcome.result if status(run_dir) == "done" else float("-inf")   # the worst, to a maximising sweeper
+
+
+def train(cfg: DictConfig, run_dir: Path):
+    """Fit, then test with the best checkpoint; returns the best val/elbo (what a sweeper maximises)."""
     L.seed_everything(cfg.seed, workers=True)
-    try:
-        module, datamodule = build(cfg)
-    except ConfigError as e:
-        print(f"vaelab: {e}", file=sys.stderr)
-        sys.exit(2)
+    module, datamodule = build(cfg)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     loggers = [instantiate(c) for c in cfg.logger.values()]
     for logger in loggers:

@@ -1,0 +1,220 @@
+"""Sweeps: multirun jobs that skip invalid combinations and survive failures, sweep.py reruns and reports,
+W&B runs recorded offline, and the launcher and sweeper configs composing."""
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+
+from tests.conftest import ROOT
+from tests.wandb_records import offline_run
+
+TINY = ["dataset=digits", "latent=discrete", "S=2", "trainer.max_epochs=2", "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=2", "trainer.limit_test_batches=2", "trainer.log_every_n_steps=1"]
+
+
+def python(script, *args, cwd, env=None):
+    result = subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True, cwd=cwd,
+                            timeout=600, env={**os.environ, "WANDB_MODE": "offline", **(env or {})})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def runs(sweep_dir):
+    """Job directory -> {overrides as a dict, status}."""
+    found = {}
+    for job in sorted(p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()):
+        overrides = dict(o.partition("=")[::2] for o in yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()))
+        status = [m for m in ("done", "skipped", "failed") if (job / m).exists()]
+        found[job] = (overrides, status)
+    return found
+
+
+def test_skip_finished_is_left_out_of_run_names():
+    """Run directories are named by the keys that tell runs apart, so a rerun finds the same directories."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", return_hydra_config=True)
+    assert {"skip_finished", "data_dir", "sweep"} <= set(cfg.hydra.job.config.override_dirname.exclude_keys)
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    """One multirun logging to CSV, W&B (offline) and TensorBoard: elbo x discrete is invalid (skipped),
+    max_epochs=-5 fails in Trainer (failed), the rest run."""
+    sweep_dir = tmp_path_factory.mktemp("grid")
+    python("train.py", "-m", *TINY, "loss=elbo,vargrad", "seed=0,1", "trainer.max_epochs=2,-5",
+           "logger=[csv,wandb,tensorboard]", f"hydra.sweep.dir={sweep_dir}", cwd=sweep_dir)
+    return sweep_dir
+
+
+def test_multirun_runs_every_combination_in_its_own_dir_skipping_invalid_and_surviving_failures(grid):
+    found = runs(grid)
+    assert len(found) == 8 and len({job.name for job in found}) == 8
+    for job, (overrides, status) in found.items():
+        if overrides["loss"] == "elbo":
+            assert status == ["skipped"]
+            assert "latent=discrete" in (job / "skipped").read_text()
+            assert not (job / "csv").exists()
+        elif overrides["trainer.max_epochs"] == "-5":
+            assert status == ["failed"]
+            assert "max_epochs" in (job / "failed").read_text()
+        else:
+            assert status == ["done"]
+            metrics = pd.read_csv(job / "csv" / "metrics.csv")
+            assert metrics["val/elbo"].notna().sum() == 2 and metrics["test/elbo"].notna().sum() == 1
+            assert yaml.safe_load((job / "config.yaml").read_text())["seed"] == int(overrides["seed"])
+
+
+def test_report_has_a_row_per_run_and_the_mean_and_std_over_seeds(grid):
+    python("sweep.py", "report", str(grid), cwd=grid)
+    results = pd.read_csv(grid / "results.csv")
+    assert len(results) == 8
+    assert results.status.value_counts().to_dict() == {"skipped": 4, "done": 2, "failed": 2}
+    assert {"loss", "latent", "S", "seed", "trainer.max_epochs", "test/elbo", "val/elbo", "seconds_per_epoch"} \
+        <= set(results)
+    done = results[results.status == "done"].sort_values("seed")
+    assert list(done.seed) == [0, 1] and (done.seconds_per_epoch > 0).all()
+    finals = [pd.read_csv(grid / run / "csv" / "metrics.csv")["test/elbo"].dropna().iloc[-1] for run in done.run]
+    assert done["test/elbo"].tolist() == pytest.approx(finals)
+    mean, std = sum(finals) / 2, abs(finals[0] - finals[1]) / math.sqrt(2)
+    summary = (grid / "summary.md").read_text()
+    assert f"{mean:.4g} ± {std:.2g}" in summary
+    assert "## Failed runs" in summary and "max_epochs" in summary.split("## Failed runs")[1]
+    assert "## Skipped runs" in summary
+    for plot in ("val_elbo_vs_step.png", "val_elbo_vs_time.png", "final_elbo_vs_S.png"):
+        assert (grid / plot).stat().st_size > 0
+
+
+def test_report_takes_up_any_test_and_diagnostic_metric(grid, tmp_path):
+    """Metrics other branches log (test/nll, diag/...) reach results.csv and summary.md without naming them."""
+    sweep_dir = tmp_path / "grid"
+    shutil.copytree(grid, sweep_dir, ignore=shutil.ignore_patterns("wandb", "checkpoints", "tensorboard"))
+    for job, (_, status) in runs(sweep_dir).items():
+        if status == ["done"]:
+            logged = pd.read_csv(job / "csv" / "metrics.csv")
+            seed = yaml.safe_load((job / "config.yaml").read_text())["seed"]
+            logged.assign(**{"test/nll": 50.0 + seed, "diag/encoder/variance": 4.0 * seed}).to_csv(
+                job / "csv" / "metrics.csv", index=False)
+    python("sweep.py", "report", str(sweep_dir), cwd=tmp_path)
+    assert {"test/nll", "diag/encoder/variance"} <= set(pd.read_csv(sweep_dir / "results.csv"))
+    summary = (sweep_dir / "summary.md").read_text()
+    assert "50.5 ± 0.71" in summary and "2 ± 2.8" in summary
+
+
+def test_sweep_rerun_skips_finished_runs_and_redoes_failed_ones(tmp_path):
+    sweep = ["estimators", "--dir", str(tmp_path / "sw"), *TINY, "loss=reinforce,vargrad", "seed=0"]
+    python("sweep.py", *sweep, cwd=tmp_path)
+    found = {overrides["loss"]: job for job, (overrides, _) in runs(tmp_path / "sw").items()}
+    assert sorted(found) == ["reinforce", "vargrad"]
+    assert found["vargrad"].name == "S=2,dataset=digits,latent=discrete,loss=vargrad,seed=0," + \
+        "trainer.limit_test_batches=2,trainer.limit_train_batches=3,trainer.limit_val_batches=2," + \
+        "trainer.log_every_n_steps=1,trainer.max_epochs=2"
+    finished = (found["vargrad"] / "csv" / "metrics.csv").stat().st_mtime_ns
+    (found["reinforce"] / "done").unlink()
+    (found["reinforce"] / "failed").write_text("killed\n")
+
+    python("sweep.py", *sweep, cwd=tmp_path)
+    assert (found["vargrad"] / "csv" / "metrics.csv").stat().st_mtime_ns == finished
+    assert (found["reinforce"] / "done").exists() and not (found["reinforce"] / "failed").exists()
+    assert pd.read_csv(tmp_path / "sw" / "results.csv").status.tolist() == ["done", "done"]
+
+
+def test_wandb_offline_records_config_group_and_metrics_one_run_per_job(grid):
+    ids = set()
+    for job, (overrides, status) in runs(grid).items():
+        if status != ["done"]:
+            continue
+        [log] = (job / "wandb").glob("offline-run-*/run-*.wandb")
+        run, config, history, summary = offline_run(log)
+        seed = int(overrides["seed"])
+        assert run.run_id == (job / "wandb_id").read_text().strip()
+        assert run.run_group == str(grid) and run.job_type == "vargrad"
+        assert run.display_name == f"vargrad-discrete-S2-seed{seed}"
+        assert {k: config[k] for k in ("loss", "latent", "dataset", "S", "seed")} == \
+            {"loss": "vargrad", "latent": "discrete", "dataset": "digits", "S": 2, "seed": seed}
+        assert config["config"]["loss"]["_target_"] == "vaelab.objectives.VarianceLoss"
+        logged = pd.read_csv(job / "csv" / "metrics.csv")
+        recorded = [h["val/elbo"] for h in history if "val/elbo" in h]
+        assert recorded == pytest.approx(logged["val/elbo"].dropna().tolist())
+        assert summary["test/elbo"] == pytest.approx(logged["test/elbo"].dropna().iloc[-1])
+        assert list((job / "tensorboard").glob("events.out.tfevents.*"))
+        ids.add(run.run_id)
+    assert len(ids) == 2
+
+
+def test_wandb_run_id_is_kept_in_the_run_dir_and_reused(tmp_path):
+    from vaelab.loggers import ResumableWandbLogger
+
+    first = ResumableWandbLogger(id_file=tmp_path / "wandb_id", save_dir=tmp_path, offline=True)
+    again = ResumableWandbLogger(id_file=tmp_path / "wandb_id", save_dir=tmp_path, offline=True)
+    other = ResumableWandbLogger(id_file=tmp_path / "other" / "wandb_id", save_dir=tmp_path, offline=True)
+    assert first.version == again.version == (tmp_path / "wandb_id").read_text().strip()
+    assert other.version != first.version
+    assert again._wandb_init["resume"] == "allow"
+
+
+def compose_hydra(*overrides):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=list(overrides), return_hydra_config=True).hydra
+
+
+def test_slurm_launcher_takes_partition_gpus_and_time_limit_from_config():
+    launcher = compose_hydra("hydra/launcher=slurm", "hydra.launcher.partition=gpu",
+                             "hydra.launcher.gpus_per_node=2", "hydra.launcher.timeout_min=30").launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", 2, 30)
+    assert compose_hydra("hydra/launcher=slurm").launcher.gpus_per_node == 1
+
+
+def test_joblib_launcher_and_optuna_sweeper_compose():
+    launcher = compose_hydra("hydra/launcher=joblib", "hydra.launcher.n_jobs=4").launcher
+    assert launcher._target_.endswith("JoblibLauncher") and launcher.n_jobs == 4
+    sweeper = compose_hydra("hparams_search=lr", "loss=vargrad").sweeper
+    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
+    assert sweeper.params == {"lr": "tag(log, interval(1e-4, 3e-2))"} and sweeper.storage is None
+
+
+@pytest.mark.parametrize("gpus,accelerator,expected", [
+    (4, "auto", [[0], [1], [2], [3], [0], [1]]),
+    (1, "gpu", [[0]] * 6),
+    (0, "auto", [1] * 6),        # no GPU: left alone
+    (4, "cpu", [1] * 6),         # asked for the CPU: left alone
+])
+def test_multirun_jobs_take_the_visible_gpus_in_turn(monkeypatch, gpus, accelerator, expected):
+    import torch
+    from omegaconf import OmegaConf
+
+    import train
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    chosen = []
+    for job_num in range(6):
+        cfg = OmegaConf.create({"trainer": {"accelerator": accelerator, "devices": 1}})
+        train.spread_over_gpus(cfg, job_num)
+        chosen.append(OmegaConf.to_container(cfg)["trainer"]["devices"])
+    assert chosen == expected
+
+
+@pytest.mark.slow
+def test_joblib_runs_jobs_in_parallel_each_in_its_own_dir(tmp_path):
+    python("train.py", "-m", *TINY, "loss=reinforce,vargrad", "seed=0,1", "hydra/launcher=joblib",
+           "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
+    found = runs(tmp_path)
+    assert len(found) == 4 and all(status == ["done"] for _, status in found.values())
+
+
+@pytest.mark.slow
+def test_submitit_runs_jobs_through_pickled_tasks(tmp_path):
+    """The SLURM launcher's path (pickle the job, run it elsewhere), on this machine with submitit_local."""
+    python("train.py", "-m", *TINY, "loss=vargrad", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
+           "logger=[csv,wandb]", f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
+    [(_, status)] = runs(tmp_path).values()
+    assert status == ["done"]
