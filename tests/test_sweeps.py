@@ -93,17 +93,17 @@ def test_report_has_a_row_per_run_and_the_mean_and_std_over_seeds(grid):
 
 
 def test_report_takes_up_any_test_and_diagnostic_metric(grid, tmp_path):
-    """Metrics other branches log (test/nll, diag/...) reach results.csv and summary.md without naming them."""
+    """Metrics other branches log (test/nll, grad/...) reach results.csv and summary.md without naming them."""
     sweep_dir = tmp_path / "grid"
     shutil.copytree(grid, sweep_dir, ignore=shutil.ignore_patterns("wandb", "checkpoints", "tensorboard"))
     for job, (_, status) in runs(sweep_dir).items():
         if status == ["done"]:
             logged = pd.read_csv(job / "csv" / "metrics.csv")
             seed = yaml.safe_load((job / "config.yaml").read_text())["seed"]
-            logged.assign(**{"test/nll": 50.0 + seed, "diag/encoder/variance": 4.0 * seed}).to_csv(
+            logged.assign(**{"test/nll": 50.0 + seed, "grad/encoder/variance": 4.0 * seed}).to_csv(
                 job / "csv" / "metrics.csv", index=False)
     python("sweep.py", "report", str(sweep_dir), cwd=tmp_path)
-    assert {"test/nll", "diag/encoder/variance"} <= set(pd.read_csv(sweep_dir / "results.csv"))
+    assert {"test/nll", "grad/encoder/variance"} <= set(pd.read_csv(sweep_dir / "results.csv"))
     summary = (sweep_dir / "summary.md").read_text()
     assert "50.5 ± 0.71" in summary and "2 ± 2.8" in summary
 

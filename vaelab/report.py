@@ -88,7 +88,7 @@ def compared_keys(runs):
 
 def summary_metrics(runs):
     """Final test metrics (elbo, nll, ...), diagnostics (gradient variance, ...) and seconds per epoch, if measured."""
-    return [c for c in runs.columns if c.startswith(("test/", "diag/")) or c == SECONDS_PER_EPOCH]
+    return [c for c in runs.columns if c.startswith(("test/", "grad/")) or c == SECONDS_PER_EPOCH]
 
 
 def summary_table(runs):
