@@ -10,6 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 
 from vaelab import plots
+from vaelab.errors import ConfigError
 from vaelab.figures import publish
 from vaelab.latents import Categorical, Gaussian
 from vaelab.likelihoods import Bernoulli
@@ -47,6 +48,11 @@ def test_manifold_decodes_the_prior_quantile_grid(tmp_path):
     torch.testing.assert_close(z[0, :, 0], u)          # z1 increases left to right
     torch.testing.assert_close(z[:, 0, 1], u.flip(0))  # z2 decreases top to bottom
     assert saved(image, tmp_path).shape[:2] == grid_size(n, n)
+
+
+def test_manifold_refuses_a_latent_that_is_not_2d_continuous():
+    with pytest.raises(ConfigError, match="latent=.*continuous of size 3.*latent.D=2"):
+        plots.manifold(vae(Gaussian(3)))
 
 
 def test_reconstructions_show_the_inputs_above_their_reconstructions(tmp_path):

@@ -13,6 +13,8 @@ import torch
 from torch.distributions import Normal
 from torchvision.utils import make_grid, save_image
 
+from vaelab.errors import require
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -29,6 +31,9 @@ def decoded(vae, z):
 
 def manifold(vae, n: int = 20):
     """n x n grid decoding z = (Phi^-1(u_j), Phi^-1(u_i)), u = (i + 1/2)/n, for a 2-D Gaussian latent; [C, H, W]."""
+    latent = vae.latent
+    require(latent.kind == "continuous" and latent.size == 2, "latent", f"{latent.kind} of size {latent.size}",
+            "a 2-dimensional continuous latent for a manifold (latent=continuous latent.D=2)")
     u = (torch.arange(n, dtype=torch.float64) + 0.5) / n
     q = Normal(0.0, 1.0).icdf(u).to(next(vae.parameters()))
     rows, cols = torch.meshgrid(q.flip(0), q, indexing="ij")
