@@ -1,0 +1,16 @@
+"""The benchmark runs at a tiny size and prints its tables (timings are its output, not asserted)."""
+
+import os
+
+import pytest
+
+from vaelab import bench
+
+
+@pytest.mark.skipif(not os.environ.get("VAELAB_DATA_DIR"), reason="needs MNIST under VAELAB_DATA_DIR")
+def test_bench_prints_its_tables(capsys):
+    bench.main(["--steps", "2", "--repeats", "1", "--samples", "1", "2"])
+    out = capsys.readouterr().out
+    assert "device: cpu" in out and "threads 1" in out
+    for row in ("| vaelab |", "| hand-written |", "| common recipe |", "| 1 |", "| 2 |", "resident memory"):
+        assert row in out, row

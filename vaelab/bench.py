@@ -1,0 +1,219 @@
+"""How much vaelab costs over a hand-written loop, and how it compares with the common recipe.
+
+    python -m vaelab.bench [--steps 100] [--repeats 5] [--threads 1] [--samples 1 4 16 64]
+
+Contenders, timed in one process, interleaved, median of repeats, over the same number of steps
+of the same MLP VAE (784-512-256-20, batch 128, Adam) on the same MNIST, dynamically binarised:
+- `vaelab`: train.py's path: the MNIST data module, VAEModule and an injected objective, a
+  Lightning Trainer with a CSV logger;
+- `hand-written`: a plain PyTorch loop over the in-memory tensor with the loss written by hand;
+- `common recipe`: torchvision's MNIST with per-item ToTensor and binarisation, a DataLoader and
+  a plain LightningModule, as in the PyTorch examples' VAE.
+Seconds per epoch are the per-step time times the steps of a 55k-image epoch.
+"""
+
+import argparse
+import logging
+import math
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import lightning.pytorch as L
+import torch
+import torchvision
+from lightning.pytorch.loggers import CSVLogger
+from torch.nn import functional as F
+from torchvision import transforms
+
+from vaelab.data import MNIST
+from vaelab.latents import Categorical, Gaussian
+from vaelab.likelihoods import Bernoulli
+from vaelab.model import VAE
+from vaelab.module import VAEModule
+from vaelab.nets import mlp
+from vaelab.objectives import ELBO, VarianceLoss
+
+BATCH, HIDDEN, PIXELS = 128, (512, 256), 784
+EPOCH_STEPS = math.ceil(55000 / BATCH)
+
+
+class EpochTimer(L.Callback):
+    """Seconds of the training epoch, data loading and logging included."""
+
+    def on_train_epoch_start(self, trainer, module):
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, module):
+        self.seconds = time.perf_counter() - self.start
+
+
+def make_trainer(steps, device, log_dir, callbacks, epochs=1):
+    return L.Trainer(max_epochs=epochs, limit_train_batches=steps, limit_val_batches=0, accelerator=device,
+                     devices=1, logger=CSVLogger(log_dir, name="bench"), enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks)
+
+
+def time_vaelab(datamodule, latent, objective, S, steps, device, log_dir):
+    module = VAEModule(VAE(latent, Bernoulli(), (28, 28), HIDDEN), objective, S=S)
+    timer = EpochTimer()
+    make_trainer(steps, device, log_dir, [timer]).fit(module, datamodule=datamodule)
+    return timer.seconds
+
+
+def gaussian_loss(encoder, decoder, x, S):
+    """-ELBO by hand: reparameterised z, Bernoulli log-likelihood, analytic KL."""
+    mu, logvar = encoder(x).chunk(2, -1)
+    z = mu + (0.5 * logvar).exp() * torch.randn(S, *mu.shape, device=x.device)
+    logits = decoder(z)
+    log_lik = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(-1)
+    return (kl - log_lik.mean(0)).mean()
+
+
+def variance_loss(encoder, decoder, x, S, D=20, K=10):
+    """The variance loss by hand: Gumbel-max one-hot samples, detached; Var over S of f."""
+    log_q_all = encoder(x).unflatten(-1, (D, K)).log_softmax(-1)
+    gumbel = -torch.empty(S, *log_q_all.shape, device=x.device).exponential_().log()
+    z = F.one_hot((log_q_all.detach() + gumbel).argmax(-1), K).to(x.dtype)
+    logits = decoder(z.flatten(-2))
+    log_lik = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+    f = log_lik - D * math.log(K) - (z * log_q_all).sum((-1, -2))
+    return f.var(0).mean()
+
+
+def time_hand_written(data, sizes, loss, S, steps, device):
+    """`sizes`: (encoder outputs, decoder inputs) of the latent."""
+    encoder, decoder = mlp(PIXELS, sizes[0], HIDDEN).to(device), mlp(sizes[1], PIXELS, HIDDEN[::-1]).to(device)
+    optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=1e-3)
+    start = time.perf_counter()
+    for index in torch.randperm(len(data), device=data.device)[: steps * BATCH].split(BATCH):
+        x = torch.bernoulli(data[index]).flatten(1)
+        optimizer.zero_grad()
+        loss(encoder, decoder, x, S).backward()
+        optimizer.step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+class RecipeVAE(L.LightningModule):
+    """The PyTorch examples' VAE as a plain LightningModule."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder, self.decoder = mlp(PIXELS, 40, HIDDEN), mlp(20, PIXELS, HIDDEN[::-1])
+
+    def training_step(self, batch, batch_idx):
+        x = batch[0].view(-1, PIXELS)
+        mu, logvar = self.encoder(x).chunk(2, -1)
+        recon = torch.sigmoid(self.decoder(mu + torch.randn_like(mu) * (0.5 * logvar).exp()))
+        bce = F.binary_cross_entropy(recon, x, reduction="sum")
+        kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        loss = (bce + kld) / len(x)
+        self.log("loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+def time_recipe(loader, steps, device, log_dir):
+    timer = EpochTimer()
+    make_trainer(steps, device, log_dir, [timer]).fit(RecipeVAE(), train_dataloaders=loader)
+    return timer.seconds
+
+
+def recipe_loader(raw_root, workdir):
+    """torchvision's MNIST over a writable copy of the raw files (it extracts them beside themselves)."""
+    shutil.copytree(raw_root / "MNIST" / "raw", workdir / "MNIST" / "raw")
+    binarised = transforms.Compose([transforms.ToTensor(), transforms.Lambda(torch.bernoulli)])
+    dataset = torchvision.datasets.MNIST(str(workdir), train=True, download=True, transform=binarised)
+    return torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True)
+
+
+def resident_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class MemoryTrace(L.Callback):
+    def __init__(self):
+        self.mb = []
+
+    def on_train_epoch_end(self, trainer, module):
+        self.mb.append(resident_mb())
+
+
+def interleaved(contenders, repeats):
+    """Median seconds of each contender, running them in turn `repeats` times."""
+    times = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, run in contenders.items():
+            times[name].append(run())
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def per_epoch(seconds, steps):
+    return seconds / steps * EPOCH_STEPS
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=100, help="training steps per timing")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 gives the steadiest ratios)")
+    parser.add_argument("--samples", type=int, nargs="+", default=[1, 4, 16, 64], help="values of S to scale over")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--data-dir", default=None, help="data root (default: $VAELAB_DATA_DIR)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    device, steps = args.device, args.steps
+
+    datamodule = MNIST(args.data_dir, batch_size=BATCH, download=False)
+    datamodule.setup()
+    data = datamodule.splits["train"].to(device)
+    workdir = Path(tempfile.mkdtemp(prefix="vaelab-bench-"))
+    loader = recipe_loader(datamodule.root, workdir / "recipe")
+
+    print(f"device: {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, {steps} steps x {args.repeats} repeats, "
+          f"seconds per {EPOCH_STEPS}-step epoch (median)\n")
+
+    base = interleaved({
+        "vaelab": lambda: time_vaelab(datamodule, Gaussian(20), ELBO(), 1, steps, device, workdir),
+        "hand-written": lambda: time_hand_written(data, (40, 20), gaussian_loss, 1, steps, device),
+        "common recipe": lambda: time_recipe(loader, steps, device, workdir),
+    }, args.repeats)
+    print("| loss=elbo, S=1 | s/epoch | vs hand-written |\n| --- | --- | --- |")
+    for name, seconds in base.items():
+        print(f"| {name} | {per_epoch(seconds, steps):.2f} | {seconds / base['hand-written']:.2f}x |")
+    print(f"\ncommon recipe / vaelab: {base['common recipe'] / base['vaelab']:.2f}x\n")
+
+    print("| S | elbo vaelab | elbo hand-written | ratio | variance (discrete) vaelab | hand-written | ratio |\n"
+          "| --- | --- | --- | --- | --- | --- | --- |")
+    for S in args.samples:
+        t = interleaved({
+            "elbo": lambda: time_vaelab(datamodule, Gaussian(20), ELBO(), S, steps, device, workdir),
+            "elbo hand": lambda: time_hand_written(data, (40, 20), gaussian_loss, S, steps, device),
+            "variance": lambda: time_vaelab(datamodule, Categorical(20, 10), VarianceLoss(), max(S, 2), steps,
+                                            device, workdir),
+            "variance hand": lambda: time_hand_written(data, (200, 200), variance_loss, max(S, 2), steps, device),
+        }, args.repeats)
+        print(f"| {S} | {per_epoch(t['elbo'], steps):.2f} | {per_epoch(t['elbo hand'], steps):.2f} | "
+              f"{t['elbo'] / t['elbo hand']:.2f}x | {per_epoch(t['variance'], steps):.2f} | "
+              f"{per_epoch(t['variance hand'], steps):.2f} | {t['variance'] / t['variance hand']:.2f}x |")
+
+    memory = MemoryTrace()
+    module = VAEModule(VAE(Gaussian(20), Bernoulli(), (28, 28), HIDDEN), ELBO())
+    make_trainer(steps, device, workdir, [memory], epochs=4).fit(module, datamodule=datamodule)
+    print(f"\nresident memory after each of 4 epochs (MB): {', '.join(f'{m:.0f}' for m in memory.mb)}")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
