@@ -4,8 +4,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+torch.set_num_threads(1)  # tiny models: thread start-up dominates, and the CPUs are shared
 
 
 def pytest_addoption(parser):
