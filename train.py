@@ -40,6 +40,13 @@ def check_estimator(name, objective, kind, S):
         f"of those, with S={S}: {', '.join(at_S) or 'none'}.")
 
 
+def config_error(error):
+    """The ConfigError behind `error` (Hydra wraps one raised inside instantiate), or None."""
+    while error is not None and not isinstance(error, ConfigError):
+        error = error.__cause__
+    return error
+
+
 def build(cfg):
     """Everything a run needs, built from config; cheap parts first so bad values fail before data loads."""
     choices = HydraConfig.get().runtime.choices
@@ -63,8 +70,10 @@ def main(cfg: DictConfig):
     L.seed_everything(cfg.seed, workers=True)
     try:
         module, datamodule = build(cfg)
-    except ConfigError as e:
-        print(f"vaelab: {e}", file=sys.stderr)
+    except Exception as e:
+        if config_error(e) is None:
+            raise
+        print(f"vaelab: {config_error(e)}", file=sys.stderr)
         sys.exit(2)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     loggers = [instantiate(c) for c in cfg.logger.values()]

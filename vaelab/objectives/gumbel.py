@@ -49,7 +49,7 @@ class GumbelSoftmax(Objective):
         decoded = hard + z - z.detach() if self.straight_through else z
         log_likelihood = vae.log_likelihood(x, decoded)
         if self.analytic_kl:
-            bound = log_likelihood.mean(0) - kl_divergence(q, prior)
+            bound = log_likelihood.mean(0) - kl_divergence(q, prior.expand(q.batch_shape))
         else:
             relaxed_prior = latent.relaxed(prior, self.temperature)
             bound = (log_likelihood + relaxed_prior.base_dist.log_prob(y) - relaxed_q.base_dist.log_prob(y)).mean(0)

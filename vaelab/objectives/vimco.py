@@ -20,7 +20,8 @@ def leave_one_out_bounds(f):
 
 class VIMCO(Objective):
     """grad L_S = E[sum_s (L - L_{-s}) grad log q(z_s|x) + sum_s w~_s grad f(z_s, x)], z_s ~ q detached,
-    L = log (1/S) sum_s w_s, w~_s = w_s / sum_j w_j; the decoder (and a learned prior) gets the second sum."""
+    L = log (1/S) sum_s w_s, w~_s = w_s / sum_j w_j. The encoder gets both sums; the decoder (and a learned
+prior) gets the second, the gradient of the same bound L."""
 
     latents = ("discrete", "binary")
 
