@@ -8,7 +8,7 @@ import pytest
 VALID = [("elbo", "continuous"), ("iwae", "continuous"), ("disarm", "binary")] + \
     [(loss, latent) for loss in ("reinforce", "variance", "vargrad") for latent in ("continuous", "discrete", "binary")] + \
     [(loss, latent) for loss in ("gumbel", "vimco") for latent in ("discrete", "binary")]
-BUDGET = ["trainer.max_epochs=3", "trainer.limit_train_batches=10", "trainer.limit_val_batches=2",
+BUDGET = ["trainer.max_epochs=3", "trainer.limit_train_batches=20", "trainer.limit_val_batches=2",
           "trainer.limit_test_batches=2", "trainer.log_every_n_steps=5"]
 
 
