@@ -5,10 +5,11 @@ import math
 
 import pytest
 
-VALID = [("elbo", "continuous")] + [(loss, latent) for loss in ("reinforce", "variance", "vargrad")
-                                    for latent in ("continuous", "discrete", "binary")]
-BUDGET = ["trainer.max_epochs=3", "trainer.limit_train_batches=20", "trainer.limit_val_batches=4",
-          "trainer.limit_test_batches=4", "trainer.log_every_n_steps=5", "nll_samples=100"]
+VALID = [("elbo", "continuous"), ("iwae", "continuous"), ("disarm", "binary")] + \
+    [(loss, latent) for loss in ("reinforce", "variance", "vargrad") for latent in ("continuous", "discrete", "binary")] + \
+    [(loss, latent) for loss in ("gumbel", "vimco") for latent in ("discrete", "binary")]
+BUDGET = ["trainer.max_epochs=3", "trainer.limit_train_batches=20", "trainer.limit_val_batches=2",
+          "trainer.limit_test_batches=2", "trainer.log_every_n_steps=5", "nll_samples=100"]
 
 
 def metrics(run_dir):
@@ -40,6 +41,13 @@ def test_every_valid_pair_trains_and_improves(train, loss, latent):
     (["loss=variance", "S=1"], ["S=1", "least S, 2", "elbo"]),
     (["loss=vargrad", "S=1"], ["S=1", "least S, 2", "elbo"]),
     (["loss=reinforce", "S=1"], ["S=1", "least S, 2", "elbo"]),
+    (["loss=iwae", "latent=discrete"], ["loss=iwae", "latent=discrete", "vimco", "gumbel", "reinforce"]),
+    (["loss=disarm", "latent=continuous"], ["loss=disarm", "latent=continuous", "elbo", "iwae"]),
+    (["loss=disarm", "latent=discrete"], ["loss=disarm", "latent=discrete", "vimco", "gumbel"]),
+    (["loss=gumbel", "latent=continuous"], ["loss=gumbel", "latent=continuous", "elbo", "iwae"]),
+    (["loss=vimco", "latent=binary", "S=1"], ["S=1", "least S, 2", "gumbel", "reinforce"]),
+    (["loss=disarm", "latent=binary", "S=5"], ["S=5", "even", "vimco", "gumbel"]),
+    (["loss=reinforce", "loss.baseline=mean"], ["loss.baseline='mean'", "none, loo, ema, nvil"]),
 ])
 def test_invalid_pairs_fail_before_training_naming_alternatives(train, overrides, named):
     result = train(*overrides, check=False)
@@ -57,3 +65,18 @@ def test_default_sample_count_comes_from_the_loss_and_yields_to_the_command_line
     assert yaml.safe_load((train.dir / "config.yaml").read_text())["S"] == 8
     train("loss=variance", "latent=discrete", "S=3", "trainer.fast_dev_run=true")
     assert yaml.safe_load((train.dir / "config.yaml").read_text())["S"] == 3
+
+
+@pytest.mark.parametrize("overrides,keys", [
+    (["loss=reinforce", "loss.baseline=nvil", "latent=discrete"], ["baseline.net.0.weight", "baseline.mean", "baseline.var"]),
+    (["loss=gumbel", "latent=binary"], ["step", "temperature"]),
+])
+def test_objective_state_is_checkpointed(train, overrides, keys):
+    import torch
+
+    train(*overrides, "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
+          "trainer.limit_test_batches=1")
+    state = torch.load(train.dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert all(f"objective.{key}" in state for key in keys), sorted(state)
+    if "step" in keys:
+        assert state["objective.step"].item() == 3

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Independent, Normal, kl_divergence
@@ -52,6 +53,17 @@ class GaussianToy(nn.Module):
         mu, var = q.mean, q.variance
         return (-0.5 * math.log(2 * math.pi) - 0.5 * ((x - mu) ** 2 + var) - kl_divergence(q, self.prior()).unsqueeze(-1)).sum(-1)
 
+    def quadrature_iwae(self, x, S, nodes=40):
+        """E[log (1/S) sum_s w_s] over z_s = mu + sigma eps_s, eps ~ N(0, I_S), by Gauss-Hermite quadrature
+        on an S-dimensional grid of eps: deterministic and differentiable in mu and sigma, shape [B]."""
+        eps, weights = (torch.tensor(a, dtype=x.dtype) for a in np.polynomial.hermite_e.hermegauss(nodes))
+        grid = torch.cartesian_prod(*[eps] * S).reshape(-1, S).T        # [S, nodes^S]
+        mass = torch.cartesian_prod(*[weights / math.sqrt(2 * math.pi)] * S).reshape(-1, S).prod(1)
+        q = self.posterior(x)
+        z = q.mean + q.stddev * grid[..., None, None]                    # [S, nodes^S, B, 1]
+        bound = torch.logsumexp(self.log_weight(x, z, q), 0) - math.log(S)
+        return (mass.unsqueeze(-1) * bound).sum(0)
+
 
 def flat_grad(value, params):
     """d value / d params as one vector (zeros where value does not depend on a parameter)."""
@@ -67,6 +79,11 @@ def gradient_draws(objective, vae, x, S, n, part="encoder", term=None):
         estimate = objective(vae, x, S)
         draws.append(flat_grad(estimate.terms[term] if term else estimate.loss, params))
     return torch.stack(draws)
+
+
+def total_variance(draws):
+    """Per-draw gradient variance summed over coordinates."""
+    return draws.var(0).sum().item()
 
 
 def discrepancy(draws, exact):

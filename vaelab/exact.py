@@ -4,6 +4,8 @@ For tests and toy studies: with N = |support| values of z, each is a sum of N te
 differentiable, so autograd gives the exact gradients that estimators must match.
 """
 
+import math
+
 import torch
 
 
@@ -32,3 +34,12 @@ def variance(vae, x):
     f, log_q = log_weights(vae, x)
     r = log_q.detach().exp()
     return (r * f**2).sum(0) - (r * f).sum(0) ** 2
+
+
+def iwae(vae, x, S: int):
+    """The importance-weighted bound E_{z_1..S ~ q}[log (1/S) sum_s w_s], shape [B], by enumerating
+    all N^S tuples of z weighted by prod_s q(z_s|x)."""
+    f, log_q = log_weights(vae, x)
+    tuples = torch.cartesian_prod(*[torch.arange(len(f), device=f.device)] * S).reshape(-1, S)
+    bound = torch.logsumexp(f[tuples], 1) - math.log(S)
+    return (log_q[tuples].sum(1).exp() * bound).sum(0)

@@ -5,7 +5,9 @@ Each latent is an `nn.Module` (so a learned prior is a parameter of the model) w
 - `param_size`: how many numbers the encoder emits per datum;
 - `posterior(params)` and `prior()`: torch.distributions whose event is the whole latent;
 - `flatten(z)`: z as the decoder's input vector;
-- `support()` (discrete kinds): every value of z, for exact enumeration on tiny models.
+- `support()` (discrete kinds): every value of z, for exact enumeration on tiny models;
+- `relaxed(dist, temperature)` and `hard(z)` (discrete kinds): the Concrete relaxation of a
+  posterior or prior, and the support value a relaxed z rounds to (for straight-through).
 """
 
 import itertools
@@ -13,7 +15,10 @@ import itertools
 import torch
 from torch import nn
 from torch.distributions import Bernoulli as _Bernoulli
-from torch.distributions import Independent, Normal, OneHotCategorical
+from torch.distributions import Independent, Normal, OneHotCategorical, TransformedDistribution
+from torch.distributions.relaxed_bernoulli import LogitRelaxedBernoulli
+from torch.distributions.relaxed_categorical import ExpRelaxedCategorical
+from torch.distributions.transforms import ExpTransform, SigmoidTransform
 
 from vaelab.errors import require
 
@@ -71,6 +76,16 @@ class Categorical(nn.Module):
     def flatten(self, z):
         return z.flatten(-2)
 
+    def relaxed(self, dist, temperature):
+        """Concrete(softmax(logits), temperature) per variable (Maddison et al. 2017; Jang et al. 2017),
+        as exp of its log-space version, whose densities stay finite at low temperature."""
+        base = ExpRelaxedCategorical(temperature, logits=dist.base_dist.logits)
+        return TransformedDistribution(Independent(base, 1), [ExpTransform()])
+
+    def hard(self, z):
+        """The one-hot vector at each variable's largest entry."""
+        return nn.functional.one_hot(z.argmax(-1), self.K).to(z.dtype)
+
     def support(self):
         """All K^D values of z, shape [K^D, D, K]."""
         eye = torch.eye(self.K, dtype=self.prior_logits.dtype, device=self.prior_logits.device)
@@ -105,6 +120,15 @@ class Binary(nn.Module):
 
     def flatten(self, z):
         return z
+
+    def relaxed(self, dist, temperature):
+        """Binary Concrete (relaxed Bernoulli) per variable, as sigmoid of its logistic logit-space version."""
+        base = LogitRelaxedBernoulli(temperature, logits=dist.base_dist.logits)
+        return TransformedDistribution(Independent(base, 1), [SigmoidTransform()])
+
+    def hard(self, z):
+        """1 where z > 1/2, else 0."""
+        return (z > 0.5).to(z.dtype)
 
     def support(self):
         """All 2^D values of z, shape [2^D, D]."""

@@ -7,7 +7,7 @@ import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
-from vaelab.errors import ConfigError
+from vaelab.errors import config_error
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class Outcome:
 @contextmanager
 def recorded(run_dir, keep_going: bool):
     """Run the body and leave one marker in `run_dir`: `done` (with the result) when it succeeds,
-    `skipped` (the reason) on a ConfigError, `failed` (the traceback) on any other exception.
+    `skipped` (the reason) on a ConfigError (also one wrapped by Hydra's instantiate), `failed` (the traceback) on any other exception.
 
     keep_going (a multirun job): log and swallow the error so that the sweep's other jobs go on.
     Otherwise a ConfigError exits with status 2 and any other error propagates.
@@ -44,17 +44,19 @@ def recorded(run_dir, keep_going: bool):
     outcome = Outcome()
     try:
         yield outcome
-    except ConfigError as e:
-        (run_dir / SKIPPED).write_text(f"{e}\n")
-        if not keep_going:
-            print(f"vaelab: {e}", file=sys.stderr)
-            sys.exit(2)
-        log.warning("skipped %s: %s", run_dir, e)
-    except Exception:
-        (run_dir / FAILED).write_text(traceback.format_exc())
-        if not keep_going:
-            raise
-        log.exception("failed %s (recorded in %s)", run_dir, run_dir / FAILED)
+    except Exception as e:
+        refused = config_error(e)
+        if refused is None:
+            (run_dir / FAILED).write_text(traceback.format_exc())
+            if not keep_going:
+                raise
+            log.exception("failed %s (recorded in %s)", run_dir, run_dir / FAILED)
+        else:
+            (run_dir / SKIPPED).write_text(f"{refused}\n")
+            if not keep_going:
+                print(f"vaelab: {refused}", file=sys.stderr)
+                sys.exit(2)
+            log.warning("skipped %s: %s", run_dir, refused)
     else:
         (run_dir / DONE).write_text(json.dumps({"result": outcome.result}) + "\n")
     finally:

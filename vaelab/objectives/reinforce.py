@@ -1,21 +1,27 @@
-"""Score-function (REINFORCE) ELBO gradient (Williams 1992; Mnih & Gregor 2014)."""
+"""Score-function (REINFORCE) ELBO gradient (Williams 1992; Mnih & Gregor 2014; Kool et al. 2019)."""
 
 from vaelab.errors import require
 from vaelab.objectives.base import Estimate, Objective, score_function_terms
-from vaelab.objectives.baselines import LeaveOneOut, NoBaseline
+from vaelab.objectives.baselines import NVIL, LeaveOneOut, MovingAverage, NoBaseline
 
-BASELINES = {"none": NoBaseline, "loo": LeaveOneOut}
+BASELINES = {"none": NoBaseline, "loo": LeaveOneOut, "ema": MovingAverage, "nvil": NVIL}
 
 
 class Reinforce(Objective):
     """Encoder: grad_phi ELBO = E_q[(f(z, x) - b) grad_phi log q(z|x)], z ~ q detached;
     decoder (and a learned prior): grad_theta log p(x, z) at the same samples.
+
+    `baseline`: none | loo (leave-one-out over the S samples) | ema (moving average of f) |
+    nvil (learned b(x), see `baselines.NVIL`); `decay`, `hidden`, `normalise` configure ema/nvil.
     """
 
-    def __init__(self, baseline: str = "loo"):
+    def __init__(self, baseline: str = "loo", decay: float = 0.9, hidden: int = 100, normalise: bool = True):
         super().__init__()
         require(baseline in BASELINES, "loss.baseline", baseline, f"one of {', '.join(BASELINES)}")
-        self.baseline = BASELINES[baseline]()
+        require(0 <= decay < 1, "loss.decay", decay, "a number in [0, 1)")
+        require(hidden >= 1, "loss.hidden", hidden, "a positive number of hidden units")
+        options = {"ema": dict(decay=decay), "nvil": dict(hidden=hidden, decay=decay, normalise=normalise)}
+        self.baseline = BASELINES[baseline](**options.get(baseline, {}))
 
     @property
     def min_samples(self):
@@ -24,6 +30,6 @@ class Reinforce(Objective):
     def forward(self, vae, x, S):
         log_q, log_joint = score_function_terms(vae, x, S)
         f = (log_joint - log_q).detach()
-        signal = f - self.baseline(f, x)
-        terms = {"encoder": -(signal * log_q).mean(), "decoder": -log_joint.mean()}
+        signal, baseline_loss = self.baseline(f, x)
+        terms = {"encoder": -(signal * log_q).mean(), "decoder": -log_joint.mean(), "baseline": baseline_loss}
         return Estimate(loss=sum(terms.values()), elbo=f.mean(0), terms=terms)

@@ -1,0 +1,58 @@
+"""Concrete / Gumbel-softmax relaxation (Jang et al. 2017; Maddison et al. 2017)."""
+
+import math
+
+import torch
+from torch.distributions import kl_divergence
+
+from vaelab.errors import require
+from vaelab.objectives.base import Estimate, Objective
+
+
+class GumbelSoftmax(Objective):
+    """grad E_g[log p(x | z_tau)] - grad KL(q || p), z_tau = softmax((logits + g) / tau), g ~ Gumbel:
+    pathwise through the relaxed sample, biased for the ELBO gradient, the bias vanishing as tau -> 0
+    while the variance grows.
+
+    tau = max(tau_min, tau0 exp(-rate * step)); `step` advances once per training-mode call, and both
+    are buffers, so a resumed run continues the schedule. `straight_through`: the decoder sees the
+    one-hot (binary: rounded) z forward, the relaxed z backward. `analytic_kl`: the exact KL(q || p)
+    of the discrete distributions; otherwise log p_tau(z) - log q_tau(z) of the relaxed densities.
+    """
+
+    latents = ("discrete", "binary")
+
+    def __init__(self, tau0: float = 1.0, tau_min: float = 0.5, rate: float = 1e-4,
+                 straight_through: bool = False, analytic_kl: bool = True):
+        super().__init__()
+        require(tau0 > 0, "loss.tau0", tau0, "a positive temperature")
+        require(0 < tau_min <= tau0, "loss.tau_min", tau_min, f"a temperature in (0, tau0={tau0}]")
+        require(rate >= 0, "loss.rate", rate, "a non-negative annealing rate")
+        self.tau0, self.tau_min, self.rate = tau0, tau_min, rate
+        self.straight_through, self.analytic_kl = straight_through, analytic_kl
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self.register_buffer("temperature", torch.tensor(tau0))
+
+    def anneal(self):
+        """Set the temperature for this step; advance the step counter when training."""
+        self.temperature.fill_(max(self.tau_min, self.tau0 * math.exp(-self.rate * self.step.item())))
+        if self.training:
+            self.step += 1
+
+    def forward(self, vae, x, S):
+        self.anneal()
+        latent, q, prior = vae.latent, vae.posterior(x), vae.prior()
+        relaxed_q = latent.relaxed(q, self.temperature)
+        y = relaxed_q.base_dist.rsample((S,))
+        z = relaxed_q.transforms[0](y)
+        hard = latent.hard(z)
+        decoded = hard + z - z.detach() if self.straight_through else z
+        log_likelihood = vae.log_likelihood(x, decoded)
+        if self.analytic_kl:
+            bound = log_likelihood.mean(0) - kl_divergence(q, prior.expand(q.batch_shape))
+        else:
+            relaxed_prior = latent.relaxed(prior, self.temperature)
+            bound = (log_likelihood + relaxed_prior.base_dist.log_prob(y) - relaxed_q.base_dist.log_prob(y)).mean(0)
+        with torch.no_grad():
+            elbo = vae.log_weight(x, hard, q).mean(0)
+        return Estimate(loss=-bound.mean(), elbo=elbo, metrics={"temperature": self.temperature.clone()})
