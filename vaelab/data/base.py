@@ -1,5 +1,5 @@
-"""In-memory data modules: the whole data set is one tensor, batches are index gathers,
-and binarisation is one Bernoulli draw on the batch's device after transfer."""
+"""In-memory data modules: the whole data set is one tensor on the training device, batches are
+index gathers there, and binarisation is one Bernoulli draw on that device."""
 
 import os
 from pathlib import Path
@@ -83,7 +83,8 @@ class InMemoryDataModule(L.LightningDataModule):
             val, test = (torch.bernoulli(s, generator=generator) for s in (val, test))
         if self.binarize == "static":
             train = torch.bernoulli(train, generator=generator)
-        self.splits = {"train": train, "val": val, "test": test}
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        self.splits = {"train": train.to(device), "val": val.to(device), "test": test.to(device)}
 
     def on_after_batch_transfer(self, batch, dataloader_idx):
         if self.binarize == "dynamic" and self.trainer is not None and self.trainer.training:

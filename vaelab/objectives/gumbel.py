@@ -1,6 +1,5 @@
 """Concrete / Gumbel-softmax relaxation (Jang et al. 2017; Maddison et al. 2017)."""
 
-import math
 
 import torch
 from torch.distributions import kl_divergence
@@ -34,8 +33,9 @@ class GumbelSoftmax(Objective):
         self.register_buffer("temperature", torch.tensor(tau0))
 
     def anneal(self):
-        """Set the temperature for this step; advance the step counter when training."""
-        self.temperature.fill_(max(self.tau_min, self.tau0 * math.exp(-self.rate * self.step.item())))
+        """Set the temperature for this step (on the device: no host synchronisation); advance the step
+        counter when training."""
+        self.temperature.copy_((self.tau0 * torch.exp(-self.rate * self.step)).clamp(min=self.tau_min))
         if self.training:
             self.step += 1
 
