@@ -1,6 +1,5 @@
 """Concrete / Gumbel-softmax relaxation (Jang et al. 2017; Maddison et al. 2017)."""
 
-
 import torch
 from torch.distributions import kl_divergence
 
