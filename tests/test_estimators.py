@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from tests.toys import X, GaussianToy, assert_unbiased, discrepancy, flat_grad, gradient_draws, tiny_vae, total_variance
+from tests.toys import X, GaussianToy, assert_unbiased, discrepancy, tiny_vae, total_variance
+from vaelab.diagnostics import flat_grad, gradient_draws
 from vaelab import exact
 from vaelab.errors import ConfigError
 from vaelab.latents import Binary, Categorical, Gaussian

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from tests.toys import X, GaussianToy, assert_unbiased, discrepancy, flat_grad, gradient_draws, tiny_vae
+from tests.toys import X, GaussianToy, assert_unbiased, discrepancy, tiny_vae
+from vaelab.diagnostics import flat_grad, gradient_draws
 from vaelab import exact
 from vaelab.latents import Binary, Gaussian
 from vaelab.objectives import ELBO, IWAE, VIMCO, DisARM, Reinforce, VarianceLoss

@@ -65,22 +65,6 @@ class GaussianToy(nn.Module):
         return (mass.unsqueeze(-1) * bound).sum(0)
 
 
-def flat_grad(value, params):
-    """d value / d params as one vector (zeros where value does not depend on a parameter)."""
-    grads = torch.autograd.grad(value, params, allow_unused=True)
-    return torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for p, g in zip(params, grads)])
-
-
-def gradient_draws(objective, vae, x, S, n, part="encoder", term=None):
-    """n independent draws of the gradient of the objective's loss (or one routed term), [n, P]."""
-    params = list(getattr(vae, part).parameters())
-    draws = []
-    for _ in range(n):
-        estimate = objective(vae, x, S)
-        draws.append(flat_grad(estimate.terms[term] if term else estimate.loss, params))
-    return torch.stack(draws)
-
-
 def total_variance(draws):
     """Per-draw gradient variance summed over coordinates."""
     return draws.var(0).sum().item()

@@ -17,13 +17,20 @@ from vaelab.rng import fixed_batch, seeded
 PARTS = ("encoder", "decoder")
 
 
-def gradient_draws(objective, vae, x, S: int, draws: int, part: str):
-    """`draws` independent gradients of objective(vae, x, S).loss for vae.<part>'s parameters, [draws, P]."""
+def flat_grad(value, params):
+    """d value / d params as one vector (zeros where value does not depend on a parameter)."""
+    grads = torch.autograd.grad(value, params, allow_unused=True)
+    return torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for p, g in zip(params, grads)])
+
+
+def gradient_draws(objective, vae, x, S: int, draws: int, part: str = "encoder", term: str | None = None):
+    """`draws` independent gradients of objective(vae, x, S).loss (or of one routed term) for vae.<part>'s
+    parameters, [draws, P]."""
     params = [p for p in getattr(vae, part).parameters() if p.requires_grad]
     rows = []
     for _ in range(draws):
-        grads = torch.autograd.grad(objective(vae, x, S).loss, params, allow_unused=True)
-        rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for p, g in zip(params, grads)]))
+        estimate = objective(vae, x, S)
+        rows.append(flat_grad(estimate.terms[term] if term else estimate.loss, params))
     return torch.stack(rows)
 
 
