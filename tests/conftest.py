@@ -24,15 +24,19 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def train(tmp_path):
     """Run train.py in a subprocess with the given overrides, output in a fresh folder; real MNIST
-    when VAELAB_DATA_DIR is set, scikit-learn's digits otherwise."""
+    when VAELAB_DATA_DIR is set, scikit-learn's digits otherwise (unless the overrides name a dataset).
+    `train.command(*overrides)` is the command line, for tests that signal the process."""
+
+    def command(*overrides):
+        chosen = os.environ.get("VAELAB_DATA_DIR") or any(o.startswith("dataset=") for o in overrides)
+        dataset = [] if chosen else ["dataset=digits"]
+        return [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={tmp_path}", *dataset, *overrides]
 
     def run(*overrides, check=True):
-        dataset = [] if os.environ.get("VAELAB_DATA_DIR") else ["dataset=digits"]
-        args = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={tmp_path}", *dataset, *overrides]
-        result = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+        result = subprocess.run(command(*overrides), capture_output=True, text=True, cwd=tmp_path, timeout=600)
         if check:
             assert result.returncode == 0, result.stderr[-3000:]
         return result
 
-    run.dir = tmp_path
+    run.dir, run.command = tmp_path, command
     return run

@@ -89,5 +89,6 @@ def discard(run_dir, hydra_subdir: str, log_name: str):
     log = run_dir / log_name
     if log.exists() and log.stat().st_size == 0:
         log.unlink()
-    with suppress(OSError):
-        run_dir.rmdir()
+    for folder in [*(run_dir / hydra_subdir).parents][: len(Path(hydra_subdir).parts)]:
+        with suppress(OSError):
+            folder.rmdir()  # only when empty: a resumed run's own files stay
