@@ -66,17 +66,17 @@ def flat_keys(cfg, choices):
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig):
     hydra_cfg = HydraConfig.get()
-    run_dir, choices = Path(hydra_cfg.runtime.output_dir), hydra_cfg.runtime.choices
+    run_dir, choices = Path(cfg.resume or hydra_cfg.runtime.output_dir).absolute(), hydra_cfg.runtime.choices
     try:
         if cfg.resume:
-            cfg, choices = saved_run(cfg.resume, list(hydra_cfg.overrides.task))
+            cfg, choices = saved_run(run_dir, list(hydra_cfg.overrides.task))
         L.seed_everything(cfg.seed, workers=True)
         module, datamodule = build(cfg, choices)
         callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     except Exception as e:
         if refusal(e) is None:
             raise
-        discard(run_dir, hydra_cfg.output_subdir, f"{hydra_cfg.job.name}.log")
+        discard(hydra_cfg.runtime.output_dir, hydra_cfg.output_subdir, f"{hydra_cfg.job.name}.log")
         print(f"vaelab: {refusal(e)}", file=sys.stderr)
         sys.exit(2)
     with recorded(run_dir) as status:

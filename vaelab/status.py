@@ -82,13 +82,12 @@ def recorded(run_dir):
 
 
 def discard(run_dir, hydra_subdir: str, log_name: str):
-    """Remove what Hydra wrote for a run that was refused before it started (its output subdir and an
-    empty job log), and the run folder itself if nothing else is in it."""
-    run_dir = Path(run_dir)
-    shutil.rmtree(run_dir / hydra_subdir, ignore_errors=True)
-    log = run_dir / log_name
-    if log.exists() and log.stat().st_size == 0:
-        log.unlink()
-    for folder in [*(run_dir / hydra_subdir).parents][: len(Path(hydra_subdir).parts)]:
+    """Remove what Hydra wrote for a run refused before it started: its output subdir, and the folder
+    itself when nothing but an empty job log is left (a resumed run's own files stay)."""
+    run_dir, subdir = Path(run_dir), Path(run_dir) / hydra_subdir
+    shutil.rmtree(subdir, ignore_errors=True)
+    for folder in [*subdir.parents][: len(Path(hydra_subdir).parts) - 1]:
         with suppress(OSError):
-            folder.rmdir()  # only when empty: a resumed run's own files stay
+            folder.rmdir()  # only when empty
+    if all(p.name == log_name and p.stat().st_size == 0 for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir)
