@@ -66,9 +66,10 @@ def flat_keys(cfg, choices):
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig):
     hydra_cfg = HydraConfig.get()
-    run_dir, choices = Path(cfg.resume or hydra_cfg.runtime.output_dir).absolute(), hydra_cfg.runtime.choices
+    resume, choices = cfg.resume, hydra_cfg.runtime.choices
+    run_dir = Path(resume or hydra_cfg.runtime.output_dir).absolute()
     try:
-        if cfg.resume:
+        if resume:
             cfg, choices = saved_run(run_dir, list(hydra_cfg.overrides.task))
         L.seed_everything(cfg.seed, workers=True)
         module, datamodule = build(cfg, choices)
@@ -85,7 +86,7 @@ def main(cfg: DictConfig):
         for logger in loggers:
             logger.log_hyperparams({**flat_keys(cfg, choices), "config": OmegaConf.to_container(cfg, resolve=True)})
         trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[*callbacks, status], default_root_dir=run_dir)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=run_dir / CHECKPOINT if cfg.resume else None)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=run_dir / CHECKPOINT if resume else None)
         best = trainer.checkpoint_callback
         trainer.test(module, datamodule=datamodule, ckpt_path="best" if best and best.best_model_path else None)
     return float(best.best_model_score) if best and best.best_model_score is not None else None

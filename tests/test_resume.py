@@ -31,7 +31,10 @@ def test_a_resumed_run_ends_exactly_as_an_uninterrupted_one(train):
     whole, parts = train.dir / "whole", train.dir / "parts"
     train(*RUN, "trainer.max_epochs=2", f"hydra.run.dir={whole}")
     train(*RUN, "trainer.max_epochs=1", f"hydra.run.dir={parts}")
-    train(f"resume={parts}", "trainer.max_epochs=2", "dataset=digits")
+    assert {r["epoch"] for r in rows(parts) if "val/elbo" in r} == {"0"}
+    # another seed must not matter: the weights, optimizer and random state come from the checkpoint
+    resumed = train(f"resume={parts}", "trainer.max_epochs=2", "seed=1", "dataset=digits")
+    assert f"Restoring states from the checkpoint path at {parts / 'checkpoints' / 'last.ckpt'}" in resumed.stderr
     assert rows(parts) == rows(whole)
     assert any("test/elbo" in r for r in rows(parts)) and any(r.get("epoch") == "1" for r in rows(parts))
     assert status(parts) == {"status": "done", "error": None}
@@ -75,7 +78,9 @@ def test_resume_of_a_folder_without_a_checkpoint_is_refused(tmp_path):
 
 
 def test_resume_continues_the_wandb_run(tmp_path, monkeypatch):
-    for name, text in [("checkpoints/last.ckpt", ""), ("config.yaml", "S: 8\ntrainer: {max_epochs: 1}\n"),
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"global_step": 3}, tmp_path / "checkpoints" / "last.ckpt")
+    for name, text in [("config.yaml", "S: 8\ntrainer: {max_epochs: 1}\n"),
                        (".hydra/hydra.yaml", "hydra: {runtime: {choices: {loss: vargrad}}}\n"), ("wandb_id", "abc123\n")]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)

@@ -1,5 +1,7 @@
 """Continuing a run: its saved config and choices, its RNG state, its W&B run id, and a checkpoint on interruption."""
 
+import csv
+import io
 import os
 import random
 from pathlib import Path
@@ -7,6 +9,7 @@ from pathlib import Path
 import lightning.pytorch as L
 import numpy as np
 import torch
+from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from omegaconf import OmegaConf
 
@@ -43,10 +46,40 @@ def saved_run(run_dir, overrides: list[str]):
     except Exception as e:  # noqa: BLE001 - OmegaConf's errors for a key the run does not have
         raise ConfigError(f"resume with {' '.join(plain)} is not accepted: {e}") from e
     OmegaConf.set_struct(cfg, False)
+    trim_metrics(run_dir, torch.load(run_dir / CHECKPOINT, map_location="cpu", mmap=True, weights_only=False)["global_step"])
     if (run_dir / "wandb_id").exists():
         os.environ["WANDB_RUN_ID"] = (run_dir / "wandb_id").read_text().strip()
         os.environ.setdefault("WANDB_RESUME", "allow")
     return cfg, choices
+
+
+def trim_metrics(run_dir: Path, step: int):
+    """Drop the rows of every metrics.csv in `run_dir` logged at or after `step`: that training is redone."""
+    for path in run_dir.rglob("metrics.csv"):
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            fields, rows = reader.fieldnames, [r for r in reader if int(r["step"]) < step]
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+class ResumableCSVLogger(CSVLogger):
+    """Lightning's CSVLogger, except that it continues an existing metrics.csv (a resumed run) where
+    Lightning's would delete it."""
+
+    @property
+    def experiment(self):
+        if self._experiment is not None:
+            return self._experiment
+        path = Path(self.log_dir) / "metrics.csv"
+        kept = path.read_text() if path.exists() else None
+        experiment = super().experiment
+        if kept:
+            path.write_text(kept)
+            experiment.metrics_keys = next(csv.reader(io.StringIO(kept)))
+        return experiment
 
 
 class RNGState(L.Callback):
