@@ -6,7 +6,9 @@ from pathlib import Path
 import hydra
 import lightning.pytorch as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ValueType
 from hydra.errors import OverrideParseException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -67,6 +69,7 @@ def flat_keys(cfg, choices):
 def main(cfg: DictConfig):
     hydra_cfg = HydraConfig.get()
     resume, choices = cfg.resume, hydra_cfg.runtime.choices
+    alone = hydra_cfg.mode == RunMode.RUN  # in a sweep, a failed job raises: Hydra records it and runs the others
     run_dir = Path(resume or hydra_cfg.runtime.output_dir).absolute()
     try:
         if resume:
@@ -78,9 +81,11 @@ def main(cfg: DictConfig):
         if refusal(e) is None:
             raise
         discard(hydra_cfg.runtime.output_dir, hydra_cfg.output_subdir, f"{hydra_cfg.job.name}.log")
+        if not alone:
+            raise refusal(e) from None
         print(f"vaelab: {refusal(e)}", file=sys.stderr)
         sys.exit(2)
-    with recorded(run_dir) as status:
+    with recorded(run_dir, exit=alone) as status:
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
         loggers = [instantiate(c) for c in cfg.logger.values()]
         for logger in loggers:
@@ -100,6 +105,8 @@ def command_line_choices(args):
         return  # Hydra reports bad syntax itself
     for o in overrides:
         if (CONF / o.key_or_group).is_dir() and not o.key_or_group.startswith("hydra") and not o.is_delete():
+            if o.value_type == ValueType.GLOB_CHOICE_SWEEP:
+                continue  # a glob picks existing options
             values = o.sweep_string_iterator() if o.is_sweep_override() else [o.get_value_element_as_str()]
             yield from ((o.key_or_group, v) for v in values if v != "null")
 

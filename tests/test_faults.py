@@ -98,3 +98,12 @@ def test_a_full_disk_is_a_message_not_a_traceback(train):
     assert "Traceback" not in result.stderr
     assert f"vaelab: No space left on device: while writing the run in {train.dir}" in result.stderr
     assert json.loads((train.dir / "status.json").read_text())["status"] == "failed"
+
+
+def test_in_a_sweep_a_failing_job_leaves_the_others_running(train):
+    sweep = train.dir / "sweep"
+    result = train("-m", "dataset=digits", NAN_AT, "+loss.steps=[0],[]", *BUDGET, "trainer.max_epochs=1",
+                   f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=${hydra.job.num}", check=False)
+    assert result.returncode == 1  # Hydra reports the failed job once all jobs have run
+    assert json.loads((sweep / "0" / "status.json").read_text())["status"] == "failed"
+    assert json.loads((sweep / "1" / "status.json").read_text())["status"] == "done"

@@ -46,7 +46,8 @@ def test_a_resumed_run_ends_exactly_as_an_uninterrupted_one(train):
 def test_a_signal_writes_a_checkpoint_and_the_run_resumes(train, signum, code):
     first = train.dir / "checkpoints" / "last.ckpt"
     process = subprocess.Popen(train.command(*RUN, "trainer.max_epochs=10000"), cwd=train.dir,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
     deadline = time.time() + 300
     while not first.exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.2)

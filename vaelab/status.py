@@ -56,13 +56,14 @@ class RunStatus(L.Callback):
 
 
 @contextmanager
-def recorded(run_dir):
+def recorded(run_dir, exit: bool = True):
     """Run the body as the run in `run_dir`, yielding a RunStatus callback for its trainer.
 
     status.json says "running" until the body returns ("done") or raises ("failed"/"interrupted").
-    Faults the user must act on end with a message and an exit code instead of a traceback:
-    a non-finite loss or an OSError (disk full, read-only folder) exits 1, SIGTERM exits 143
-    (Lightning exits 1 itself on Ctrl-C); anything else is re-raised, a bug to be read in full.
+    With `exit` (a single run), faults the user must act on end with a message and an exit code
+    instead of a traceback: a non-finite loss or an OSError (disk full, read-only folder) exits 1,
+    SIGTERM exits 143 (Lightning exits 1 itself on Ctrl-C); anything else is re-raised, a bug to be
+    read in full. Without it (a sweep's job) every exception is re-raised for the launcher to record.
     """
     try:
         write_status(run_dir, "running")
@@ -72,6 +73,8 @@ def recorded(run_dir):
         if not isinstance(e, SystemExit) and (read_status(run_dir) or {}).get("status") == "running":
             with suppress(OSError):
                 write_status(run_dir, *outcome(e))
+        if not exit:
+            raise
         if isinstance(e, SIGTERMException):
             sys.exit(143)
         if isinstance(e, NonFiniteError):
