@@ -102,7 +102,7 @@ def test_a_full_disk_is_a_message_not_a_traceback(train):
 
 def test_in_a_sweep_a_failing_job_leaves_the_others_running(train):
     sweep = train.dir / "sweep"
-    result = train("-m", "dataset=digits", NAN_AT, "+loss.steps=[0],[]", *BUDGET, "trainer.max_epochs=1",
+    result = train("hydra.mode=MULTIRUN", "dataset=digits", NAN_AT, "+loss.steps=[0],[]", *BUDGET[1:], "trainer.max_epochs=1",
                    f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=${hydra.job.num}", check=False)
     assert result.returncode == 1  # Hydra reports the failed job once all jobs have run
     assert json.loads((sweep / "0" / "status.json").read_text())["status"] == "failed"

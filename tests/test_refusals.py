@@ -9,7 +9,7 @@ import pytest
 
 REFUSED = [
     (["loss=varience"], ["loss='varience'", "one of elbo, reinforce, vargrad, variance", "did you mean loss=variance"]),
-    (["-m", "loss=elbo,varience"], ["loss='varience'", "did you mean loss=variance"]),
+    (["hydra.mode=MULTIRUN", "loss=elbo,varience"], ["loss='varience'", "did you mean loss=variance"]),
     (["latent=continous"], ["latent='continous'", "did you mean latent=continuous"]),
     (["lr=0"], ["lr=0", "a positive learning rate"]),
     (["dataset.batch_size=0"], ["dataset.batch_size=0", "a positive integer"]),
