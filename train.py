@@ -1,5 +1,6 @@
 """Train one VAE: `python train.py loss=variance latent=discrete` (add -m for a sweep)."""
 
+import logging
 import sys
 from pathlib import Path
 
@@ -7,18 +8,25 @@ import hydra
 import lightning.pytorch as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ValueType
+from hydra.errors import OverrideParseException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vaelab.errors import ConfigError
+from vaelab.errors import ConfigError, refusal
 from vaelab.likelihoods import check_fit
 from vaelab.model import VAE
 from vaelab.module import VAEModule
-from vaelab.runs import recorded, result, status
+from vaelab.preflight import check_budget, check_choices, check_data
+from vaelab.resume import CHECKPOINT, saved_run
+from vaelab.status import discard, read_status, recorded, status_of, write_status
 
 CONF = Path(__file__).parent / "conf"
+log = logging.getLogger("vaelab")
 OmegaConf.register_new_resolver("isatty", lambda: sys.stdout.isatty(), replace=True)
+OmegaConf.register_new_resolver("if_resume", lambda resume, then, fresh: fresh if resume is None else then, replace=True)
 
 
 def multirun():
@@ -53,10 +61,9 @@ def check_estimator(name, objective, kind, S):
         f"of those, with S={S}: {', '.join(at_S) or 'none'}.")
 
 
-def pick_likelihood(cfg, datamodule):
+def pick_likelihood(cfg, choices, datamodule):
     """`likelihood=...` if given, else the data set's own (recorded in cfg); refused where it is no
     density on the data's values."""
-    choices = HydraConfig.get().runtime.choices
     name = choices.get("likelihood") or datamodule.likelihood
     if cfg.get("likelihood") is None:
         with open_dict(cfg):
@@ -66,20 +73,20 @@ def pick_likelihood(cfg, datamodule):
     return likelihood
 
 
-def build(cfg):
+def build(cfg, choices):
     """Everything a run needs, built from config; cheap parts first so bad values fail before data loads."""
-    choices = HydraConfig.get().runtime.choices
+    check_budget(cfg.trainer)
     latent, objective = instantiate(cfg.latent), instantiate(cfg.loss)
     check_estimator(choices["loss"], objective, latent.kind, cfg.S)
     module_args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples,
                        nll_samples=cfg.nll_samples, nll_chunk=cfg.nll_chunk)
     datamodule = instantiate(cfg.dataset)
-    vae = VAE(latent, pick_likelihood(cfg, datamodule), datamodule.event_shape, **instantiate(cfg.net))
+    check_data(datamodule)
+    vae = VAE(latent, pick_likelihood(cfg, choices, datamodule), datamodule.event_shape, **instantiate(cfg.net))
     return VAEModule(vae, objective, **module_args), datamodule
 
 
-def flat_keys(cfg):
-    choices = HydraConfig.get().runtime.choices
+def flat_keys(cfg, choices):
     return {"loss": choices["loss"], "latent": choices["latent"], "dataset": choices["dataset"],
             "S": cfg.S, "seed": cfg.seed}
 
@@ -94,35 +101,66 @@ def spread_over_gpus(cfg, job_num):
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig):
-    """One run. A multirun job records its outcome (done, skipped, failed) in its directory and returns,
-    so that one bad job never stops a sweep; with skip_finished=true a run already done is not redone."""
+    """One run; returns its best val/elbo (what a sweeper maximises).
+
+    A refused configuration stops a single run with exit status 2 and leaves no run folder; a sweep's job
+    records it as skipped and the sweep goes on, as it does past a failed job (status.json says which).
+    With skip_finished=true a run already done is not redone.
+    """
     hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    if cfg.skip_finished and status(run_dir) == "done":
-        print(f"vaelab: {run_dir} is done already (skip_finished=true)", file=sys.stderr)
-        return result(run_dir)
+    resume, choices = cfg.resume, hydra_cfg.runtime.choices
+    run_dir = Path(resume or hydra_cfg.runtime.output_dir).absolute()
+    if cfg.skip_finished and status_of(run_dir) == "done":
+        log.info("%s is done already (skip_finished=true)", run_dir)
+        return read_status(run_dir)["result"]
     if multirun():
         spread_over_gpus(cfg, hydra_cfg.job.num)
-    with recorded(run_dir, keep_going=multirun()) as outcome:
-        outcome.result = train(cfg, run_dir)
-    return outcome.result if status(run_dir) == "done" else float("-inf")   # the worst, to a maximising sweeper
+    try:
+        if resume:
+            cfg, choices = saved_run(run_dir, list(hydra_cfg.overrides.task))
+        L.seed_everything(cfg.seed, workers=True)
+        module, datamodule = build(cfg, choices)
+        callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    except Exception as e:
+        if refusal(e) is None:
+            raise
+        if multirun():
+            write_status(run_dir, "skipped", str(refusal(e)))
+            log.warning("skipped %s: %s", run_dir, refusal(e))
+            return float("-inf")
+        discard(hydra_cfg.runtime.output_dir, hydra_cfg.output_subdir, f"{hydra_cfg.job.name}.log")
+        print(f"vaelab: {refusal(e)}", file=sys.stderr)
+        sys.exit(2)
+    with recorded(run_dir, exit=not multirun()) as status:
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+        loggers = [instantiate(c) for c in cfg.logger.values()]
+        for logger in loggers:
+            logger.log_hyperparams({**flat_keys(cfg, choices), "config": OmegaConf.to_container(cfg, resolve=True)})
+        trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[*callbacks, status], default_root_dir=run_dir)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=run_dir / CHECKPOINT if resume else None)
+        best = trainer.checkpoint_callback
+        trainer.test(module, datamodule=datamodule, ckpt_path="best" if best and best.best_model_path else None)
+        status.result = float(best.best_model_score) if best and best.best_model_score is not None else None
+    return status.result if status_of(run_dir) == "done" else float("-inf")  # the worst, to a maximising sweeper
 
 
-def train(cfg: DictConfig, run_dir: Path):
-    """Fit, then test with the best checkpoint; returns the best val/elbo (what a sweeper maximises)."""
-    L.seed_everything(cfg.seed, workers=True)
-    module, datamodule = build(cfg)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    loggers = [instantiate(c) for c in cfg.logger.values()]
-    for logger in loggers:
-        logger.log_hyperparams({**flat_keys(cfg), "config": OmegaConf.to_container(cfg, resolve=True)})
-    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
-    trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks, default_root_dir=run_dir)
-    trainer.fit(module, datamodule=datamodule)
-    best = trainer.checkpoint_callback
-    trainer.test(module, datamodule=datamodule, ckpt_path="best" if best and best.best_model_path else None)
-    return float(best.best_model_score) if best and best.best_model_score is not None else None
+def command_line_choices(args):
+    """(group, option) for each config-group option named on the command line, sweeps expanded."""
+    try:
+        overrides = OverridesParser.create().parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
+    except OverrideParseException:
+        return  # Hydra reports bad syntax itself
+    for o in overrides:
+        if (CONF / o.key_or_group).is_dir() and not o.key_or_group.startswith("hydra") and not o.is_delete():
+            if o.value_type == ValueType.GLOB_CHOICE_SWEEP:
+                continue  # a glob picks existing options
+            values = o.sweep_string_iterator() if o.is_sweep_override() else [o.get_value_element_as_str()]
+            yield from ((o.key_or_group, v) for v in values if v != "null")
 
 
 if __name__ == "__main__":
+    try:
+        check_choices(CONF, command_line_choices(sys.argv[1:]))
+    except ConfigError as e:
+        sys.exit(print(f"vaelab: {e}", file=sys.stderr) or 2)
     main()

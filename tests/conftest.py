@@ -25,18 +25,21 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def train(tmp_path):
-    """Run train.py in a subprocess with the given overrides, output in a fresh folder; unless the
-    overrides pick a dataset: real MNIST when VAELAB_DATA_DIR is set, scikit-learn's digits otherwise."""
+    """Run train.py in a subprocess with the given overrides, output in a fresh folder; real MNIST
+    when VAELAB_DATA_DIR is set, scikit-learn's digits otherwise (unless the overrides name a dataset).
+    `train.command(*overrides)` is the command line, for tests that signal the process."""
+
+    def command(*overrides):
+        chosen = os.environ.get("VAELAB_DATA_DIR") or any(o.startswith("dataset=") for o in overrides)
+        dataset = [] if chosen else ["dataset=digits"]
+        return [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={tmp_path}", *dataset, *overrides]
 
     def run(*overrides, check=True):
-        picked = any(o.startswith("dataset=") for o in overrides)
-        dataset = [] if picked or os.environ.get("VAELAB_DATA_DIR") else ["dataset=digits"]
-        args = [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={tmp_path}", *dataset, *overrides]
         env = {**os.environ, "OMP_NUM_THREADS": "1"}  # small runs: 3x faster than 2 threads on a shared 2-core machine
-        result = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=600, env=env)
+        result = subprocess.run(command(*overrides), capture_output=True, text=True, cwd=tmp_path, timeout=600, env=env)
         if check:
             assert result.returncode == 0, result.stderr[-3000:]
         return result
 
-    run.dir = tmp_path
+    run.dir, run.command = tmp_path, command
     return run

@@ -1,6 +1,7 @@
 """Sweeps: multirun jobs that skip invalid combinations and survive failures, sweep.py reruns and reports,
 W&B runs recorded offline, and the launcher and sweeper configs composing."""
 
+import json
 import math
 import os
 import shutil
@@ -15,9 +16,10 @@ from hydra import compose, initialize_config_dir
 
 from tests.conftest import ROOT
 from tests.wandb_records import offline_run
+from vaelab.status import write_status
 
 TINY = ["dataset=digits", "latent=discrete", "S=2", "trainer.max_epochs=2", "trainer.limit_train_batches=3",
-        "trainer.limit_val_batches=2", "trainer.limit_test_batches=2", "trainer.log_every_n_steps=1"]
+        "trainer.limit_val_batches=2", "trainer.limit_test_batches=2", "trainer.log_every_n_steps=1", "nll_samples=10"]
 
 
 def python(script, *args, cwd, env=None):
@@ -27,13 +29,16 @@ def python(script, *args, cwd, env=None):
     return result
 
 
+def recorded(job):
+    return json.loads((job / "status.json").read_text())
+
+
 def runs(sweep_dir):
     """Job directory -> {overrides as a dict, status}."""
     found = {}
     for job in sorted(p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()):
         overrides = dict(o.partition("=")[::2] for o in yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()))
-        status = [m for m in ("done", "skipped", "failed") if (job / m).exists()]
-        found[job] = (overrides, status)
+        found[job] = (overrides, [recorded(job)["status"]] if (job / "status.json").exists() else [])
     return found
 
 
@@ -47,9 +52,9 @@ def test_skip_finished_is_left_out_of_run_names():
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
     """One multirun logging to CSV, W&B (offline) and TensorBoard: elbo x discrete is invalid (skipped),
-    max_epochs=-5 fails in Trainer (failed), the rest run."""
+    precision=bogus fails in Trainer (failed), the rest run."""
     sweep_dir = tmp_path_factory.mktemp("grid")
-    python("train.py", "-m", *TINY, "loss=elbo,vargrad", "seed=0,1", "trainer.max_epochs=2,-5",
+    python("train.py", "-m", *TINY, "loss=elbo,vargrad", "seed=0,1", "trainer.precision=null,bogus",
            "logger=[csv,wandb,tensorboard]", f"hydra.sweep.dir={sweep_dir}", cwd=sweep_dir)
     return sweep_dir
 
@@ -60,11 +65,11 @@ def test_multirun_runs_every_combination_in_its_own_dir_skipping_invalid_and_sur
     for job, (overrides, status) in found.items():
         if overrides["loss"] == "elbo":
             assert status == ["skipped"]
-            assert "latent=discrete" in (job / "skipped").read_text()
+            assert "latent=discrete" in recorded(job)["error"]
             assert not (job / "csv").exists()
-        elif overrides["trainer.max_epochs"] == "-5":
+        elif overrides["trainer.precision"] == "bogus":
             assert status == ["failed"]
-            assert "max_epochs" in (job / "failed").read_text()
+            assert "bogus" in recorded(job)["error"]
         else:
             assert status == ["done"]
             metrics = pd.read_csv(job / "csv" / "metrics.csv")
@@ -86,7 +91,7 @@ def test_report_has_a_row_per_run_and_the_mean_and_std_over_seeds(grid):
     mean, std = sum(finals) / 2, abs(finals[0] - finals[1]) / math.sqrt(2)
     summary = (grid / "summary.md").read_text()
     assert f"{mean:.4g} ± {std:.2g}" in summary
-    assert "## Failed runs" in summary and "max_epochs" in summary.split("## Failed runs")[1]
+    assert "## Failed runs" in summary and "bogus" in summary.split("## Failed runs")[1]
     assert "## Skipped runs" in summary
     for plot in ("val_elbo_vs_step.png", "val_elbo_vs_time.png", "final_elbo_vs_S.png"):
         assert (grid / plot).stat().st_size > 0
@@ -117,12 +122,11 @@ def test_sweep_rerun_skips_finished_runs_and_redoes_failed_ones(tmp_path):
         "trainer.limit_test_batches=2,trainer.limit_train_batches=3,trainer.limit_val_batches=2," + \
         "trainer.log_every_n_steps=1,trainer.max_epochs=2"
     finished = (found["vargrad"] / "csv" / "metrics.csv").stat().st_mtime_ns
-    (found["reinforce"] / "done").unlink()
-    (found["reinforce"] / "failed").write_text("killed\n")
+    write_status(found["reinforce"], "failed", "killed")
 
     python("sweep.py", *sweep, cwd=tmp_path)
     assert (found["vargrad"] / "csv" / "metrics.csv").stat().st_mtime_ns == finished
-    assert (found["reinforce"] / "done").exists() and not (found["reinforce"] / "failed").exists()
+    assert recorded(found["reinforce"])["status"] == "done"
     assert pd.read_csv(tmp_path / "sw" / "results.csv").status.tolist() == ["done", "done"]
 
 

@@ -11,8 +11,8 @@ def require(ok: bool, key: str, value, accepted: str):
         raise ConfigError(f"{key}={value!r} is not accepted: {accepted}")
 
 
-def config_error(error: BaseException | None):
-    """The ConfigError behind `error` (Hydra's instantiate wraps one raised in a constructor), or None."""
-    while error is not None and not isinstance(error, ConfigError):
-        error = error.__cause__
-    return error
+def refusal(exception: BaseException) -> ConfigError | None:
+    """The ConfigError behind `exception` (itself or a cause: instantiate wraps what constructors raise), or None."""
+    while exception is not None and not isinstance(exception, ConfigError):
+        exception = exception.__cause__
+    return exception

@@ -7,7 +7,7 @@ import matplotlib
 import pandas as pd
 import yaml
 
-from vaelab.runs import FAILED, SKIPPED, status
+from vaelab.status import read_status, status_of
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
@@ -55,17 +55,17 @@ def final_metrics(logged):
     return final
 
 
-def reason(run_dir, state):
-    """The last line of a failed run's traceback, or a skipped run's reason."""
-    return (run_dir / state).read_text().strip().splitlines()[-1] if state in (FAILED, SKIPPED) else ""
+def reason(run_dir):
+    """Why a run failed, was interrupted or was skipped, from its status.json."""
+    return (read_status(run_dir) or {}).get("error") or ""
 
 
 def read_sweep(sweep_dir):
     """(runs, curves): a row per run (config keys, status, error, final metrics); validation curves of every run."""
     rows, curves = [], []
     for run_dir in run_dirs(sweep_dir):
-        name, state = str(run_dir.relative_to(sweep_dir)), status(run_dir)
-        row = {"run": name, "status": state, "error": reason(run_dir, state), **config_keys(run_dir)}
+        name, state = str(run_dir.relative_to(sweep_dir)), status_of(run_dir)
+        row = {"run": name, "status": state, "error": reason(run_dir), **config_keys(run_dir)}
         logged = metrics(run_dir)
         if logged is not None and state == "done":
             row.update(final_metrics(logged))
@@ -108,8 +108,10 @@ def write_summary(runs, path):
              ", ".join(f"{n} {state}" for state, n in counts.items()), "",
              "Final metrics, mean ± std over seeds (std with ddof 1; a lone seed shows its value).", "",
              summary_table(runs).to_markdown(index=False), ""]
-    for state, title in ((FAILED, "Failed runs"), (SKIPPED, "Skipped runs (invalid combinations)"),
-                         ("missing", "Unfinished runs (no outcome recorded)")):
+    for state, title in (("failed", "Failed runs"), ("interrupted", "Interrupted runs (resume them)"),
+                         ("skipped", "Skipped runs (invalid combinations)"),
+                         ("running", "Unfinished runs (killed, or still running)"),
+                         ("missing", "Runs that never started")):
         listed = runs[runs.status == state]
         if not listed.empty:
             lines += [f"## {title}", ""] + [f"- `{r.run}`: {r.error}" if r.error else f"- `{r.run}`"

@@ -1,0 +1,94 @@
+"""Interrupted runs leave a checkpoint, and `resume=RUN_DIR` continues them exactly."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from vaelab.errors import ConfigError
+from vaelab.resume import saved_run
+
+RUN = ["dataset=digits", "loss=vargrad", "latent=discrete", "trainer.limit_train_batches=3",
+       "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "trainer.log_every_n_steps=1"]
+
+
+def rows(run_dir):
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        return [{k: v for k, v in r.items() if v} for r in csv.DictReader(f)]
+
+
+def status(run_dir):
+    return json.loads((run_dir / "status.json").read_text())
+
+
+def test_a_resumed_run_ends_exactly_as_an_uninterrupted_one(train):
+    whole, parts = train.dir / "whole", train.dir / "parts"
+    train(*RUN, "trainer.max_epochs=2", f"hydra.run.dir={whole}")
+    train(*RUN, "trainer.max_epochs=1", f"hydra.run.dir={parts}")
+    assert {r["epoch"] for r in rows(parts) if "val/elbo" in r} == {"0"}
+    # another seed must not matter: the weights, optimizer and random state come from the checkpoint
+    resumed = train(f"resume={parts}", "trainer.max_epochs=2", "seed=1", "dataset=digits")
+    assert f"Restoring states from the checkpoint path at {parts / 'checkpoints' / 'last.ckpt'}" in resumed.stderr
+    assert rows(parts) == rows(whole)
+    assert any("test/elbo" in r for r in rows(parts)) and any(r.get("epoch") == "1" for r in rows(parts))
+    assert status(parts) == {"status": "done", "error": None}
+    assert OmegaConf.load(parts / "config.yaml").trainer.max_epochs == 2
+    assert OmegaConf.load(parts / ".hydra" / "config.yaml").trainer.max_epochs == 1  # the original record stays
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 1)])
+def test_a_signal_writes_a_checkpoint_and_the_run_resumes(train, signum, code):
+    first = train.dir / "checkpoints" / "last.ckpt"
+    process = subprocess.Popen(train.command(*RUN, "trainer.max_epochs=10000"), cwd=train.dir,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
+    deadline = time.time() + 300
+    while not first.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == code, stderr[-2000:]
+    assert status(train.dir)["status"] == "interrupted"
+    saved = torch.load(first, weights_only=False)
+    assert saved["global_step"] >= 3
+    assert "Traceback" not in stderr
+    train(f"resume={train.dir}", f"trainer.max_epochs={saved['epoch'] + 2}", "dataset=digits")
+    assert status(train.dir)["status"] == "done"
+    assert torch.load(first, weights_only=False)["global_step"] > saved["global_step"]
+
+
+def test_resume_refuses_another_config_group_and_leaves_the_run_alone(train):
+    train(*RUN, "trainer.max_epochs=1")
+    before = sorted(p.relative_to(train.dir) for p in train.dir.rglob("*"))
+    result = train(f"resume={train.dir}", "loss=elbo", "dataset=digits", check=False)
+    assert result.returncode == 2
+    assert "loss='elbo' is not accepted: 'vargrad', the run's own" in result.stderr
+    assert sorted(p.relative_to(train.dir) for p in train.dir.rglob("*")) == before
+
+
+def test_resume_of_a_folder_without_a_checkpoint_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="resume=.* a run folder holding checkpoints/last.ckpt"):
+        saved_run(tmp_path, [])
+
+
+def test_resume_continues_the_wandb_run(tmp_path, monkeypatch):
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"global_step": 3}, tmp_path / "checkpoints" / "last.ckpt")
+    for name, text in [("config.yaml", "S: 8\ntrainer: {max_epochs: 1}\n"),
+                       (".hydra/hydra.yaml", "hydra: {runtime: {choices: {loss: vargrad}}}\n"), ("wandb_id", "abc123\n")]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    monkeypatch.delenv("WANDB_RESUME", raising=False)
+    cfg, choices = saved_run(tmp_path, [f"resume={tmp_path}", "trainer.max_epochs=3", "loss=vargrad"])
+    assert (cfg.S, cfg.trainer.max_epochs, choices["loss"]) == (8, 3, "vargrad")
+    assert os.environ["WANDB_RUN_ID"] == "abc123" and os.environ["WANDB_RESUME"] == "allow"
+    with pytest.raises(ConfigError, match="trainer.epochs"):
+        saved_run(tmp_path, ["trainer.epochs=3"])

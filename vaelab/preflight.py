@@ -1,0 +1,44 @@
+"""Checks that need neither data nor a model, run before any work starts."""
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+
+from vaelab.errors import ConfigError, require
+
+
+def group_options(conf: Path, group: str) -> list[str]:
+    """The options of config group `group`: its .yaml files under `conf`, without the suffix."""
+    folder = conf / group
+    return sorted(str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.yaml"))
+
+
+def check_choices(conf: Path, choices: Iterable[tuple[str, str]]):
+    """Refuse a group option with no config file, naming the options and the nearest ones by spelling."""
+    for group, value in choices:
+        options = group_options(conf, group)
+        if value in options:
+            continue
+        near = difflib.get_close_matches(value, options, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(f'{group}={n}' for n in near)}?" if near else ""
+        raise ConfigError(f"{group}={value!r} is not accepted: one of {', '.join(options)}{hint}")
+
+
+def check_budget(trainer):
+    """Refuse a training budget that cannot train: max_epochs and max_steps are positive, or -1 for no limit."""
+    for key in ("max_epochs", "max_steps"):
+        value = trainer.get(key)
+        ok = value is None or (isinstance(value, int) and (value == -1 or value >= 1))
+        require(ok, f"trainer.{key}", value, "a positive integer, or -1 for no limit")
+
+
+def check_data(datamodule):
+    """Find a file-backed data set's files now (`datamodule.files()`: existence and checksums), so that a
+    missing root or a corrupted file stops the run before anything is written."""
+    files = getattr(datamodule, "files", None)
+    if files is None:
+        return
+    try:
+        files()
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"data_dir={str(datamodule.root)!r} is not accepted: {e}") from e
