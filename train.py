@@ -154,8 +154,10 @@ def command_line_choices(args):
         if (CONF / o.key_or_group).is_dir() and not o.key_or_group.startswith("hydra") and not o.is_delete():
             if o.value_type == ValueType.GLOB_CHOICE_SWEEP:
                 continue  # a glob picks existing options
-            values = o.sweep_string_iterator() if o.is_sweep_override() else [o.get_value_element_as_str()]
-            yield from ((o.key_or_group, v) for v in values if v != "null")
+            values = o.sweep_iterator() if o.is_sweep_override() else [o.value()]
+            for value in values:  # a value is an option, or a list of them (logger=[csv,wandb])
+                yield from ((o.key_or_group, str(v)) for v in (value if isinstance(value, list) else [value])
+                            if v is not None and str(v) != "null")
 
 
 if __name__ == "__main__":

@@ -88,7 +88,8 @@ def test_skip_counts_skipped_steps_and_the_run_finishes(train):
     skipped = [float(r["train/skipped_steps"]) for r in rows if r.get("train/skipped_steps")]
     assert skipped[-1] == 2 and skipped[0] == 0
     assert all(math.isfinite(float(r["val/elbo"])) for r in rows if r.get("val/elbo"))
-    assert json.loads((train.dir / "status.json").read_text()) == {"status": "done", "error": None}
+    recorded = json.loads((train.dir / "status.json").read_text())
+    assert recorded["status"] == "done" and recorded["error"] is None and recorded["result"] < 0
 
 
 def test_a_full_disk_is_a_message_not_a_traceback(train):
@@ -104,6 +105,6 @@ def test_in_a_sweep_a_failing_job_leaves_the_others_running(train):
     sweep = train.dir / "sweep"
     result = train("hydra.mode=MULTIRUN", "dataset=digits", NAN_AT, "+loss.steps=[0],[]", *BUDGET[1:], "trainer.max_epochs=1",
                    f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=${hydra.job.num}", check=False)
-    assert result.returncode == 1  # Hydra reports the failed job once all jobs have run
+    assert result.returncode == 0, result.stderr[-2000:]  # the failure is logged and recorded; the sweep goes on
     assert json.loads((sweep / "0" / "status.json").read_text())["status"] == "failed"
     assert json.loads((sweep / "1" / "status.json").read_text())["status"] == "done"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REFUSED = [
-    (["loss=varience"], ["loss='varience'", "one of elbo, reinforce, vargrad, variance", "did you mean loss=variance"]),
+    (["loss=varience"], ["loss='varience'", "one of disarm, elbo, gumbel, iwae, reinforce, vargrad, variance, vimco", "did you mean loss=variance"]),
     (["hydra.mode=MULTIRUN", "loss=elbo,varience"], ["loss='varience'", "did you mean loss=variance"]),
     (["latent=continous"], ["latent='continous'", "did you mean latent=continuous"]),
     (["lr=0"], ["lr=0", "a positive learning rate"]),

@@ -19,7 +19,7 @@ from tests.wandb_records import offline_run
 from vaelab.status import write_status
 
 TINY = ["dataset=digits", "latent=discrete", "S=2", "trainer.max_epochs=2", "trainer.limit_train_batches=3",
-        "trainer.limit_val_batches=2", "trainer.limit_test_batches=2", "trainer.log_every_n_steps=1", "nll_samples=10"]
+        "trainer.limit_val_batches=2", "trainer.limit_test_batches=2", "trainer.log_every_n_steps=1"]
 
 
 def python(script, *args, cwd, env=None):
