@@ -39,6 +39,5 @@ class Cost(L.Callback):
             return
         self.pause()
         metrics = {"cost/sec_per_step": self.elapsed / self.steps, "cost/examples_per_sec": self.examples / self.elapsed}
-        for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=trainer.global_step)
+        pl_module.log_dict(metrics)
         self.reset()
