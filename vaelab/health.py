@@ -11,9 +11,10 @@ from torchmetrics import Metric
 
 
 def kl_divergence(q, p, z):
-    """KL(q || p) per datum: closed form where torch.distributions has one, else mean over draws z of log q - log p."""
+    """KL(q || p) per datum: closed form where torch.distributions has one (p expanded to q's batch shape:
+    torch's Bernoulli KL does not broadcast), else mean over draws z of log q - log p."""
     try:
-        return closed_form_kl(q, p)
+        return closed_form_kl(q, p.expand(q.batch_shape))
     except NotImplementedError:
         return (q.log_prob(z) - p.log_prob(z)).mean(0)
 
