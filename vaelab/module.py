@@ -33,11 +33,17 @@ class VAEModule(L.LightningModule):
 
     def training_step(self, x, batch_idx):
         estimate = self.objective(self.vae, x, self.S)
-        self.log("train/loss", estimate.loss, prog_bar=True)
-        self.log("train/elbo", estimate.elbo.mean(), prog_bar=True)
-        for name, value in estimate.metrics.items():
-            self.log(f"train/{name}", value)
+        if self.logs_this_step():
+            self.log("train/loss", estimate.loss, prog_bar=True)
+            self.log("train/elbo", estimate.elbo.mean(), prog_bar=True)
+            for name, value in estimate.metrics.items():
+                self.log(f"train/{name}", value)
         return estimate.loss
+
+    def logs_this_step(self):
+        """Whether Lightning writes this step's metrics: every trainer.log_every_n_steps steps. Calling
+        self.log on the other steps costs about 1 ms a step (a tenth of a small MLP's step) for nothing."""
+        return (self.global_step + 1) % self.trainer.log_every_n_steps == 0 or self.trainer.should_stop
 
     def validation_step(self, x, batch_idx):
         self.log("val/elbo", self.vae.elbo(x, self.eval_samples).mean(), prog_bar=True)
