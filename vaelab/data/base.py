@@ -6,7 +6,7 @@ from pathlib import Path
 
 import lightning.pytorch as L
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vaelab.errors import require
 
@@ -37,7 +37,22 @@ class Rows(Dataset):
         return len(self.x)
 
     def __getitem__(self, indices):
-        return self.x[torch.as_tensor(indices)]
+        return self.x[indices]
+
+
+class IndexBatches(Sampler):
+    """Batches of row indices as tensors on the data's device: a shuffle is one randperm there (from torch's
+    global RNG, so seeding and resume cover it), and no index list crosses from the host each step."""
+
+    def __init__(self, x: torch.Tensor, batch_size: int, shuffle: bool):
+        self.n, self.device, self.batch_size, self.shuffle = len(x), x.device, batch_size, shuffle
+
+    def __len__(self):
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm if self.shuffle else torch.arange
+        return iter(order(self.n, device=self.device).split(self.batch_size))
 
 
 class InMemoryDataModule(L.LightningDataModule):
@@ -92,9 +107,8 @@ class InMemoryDataModule(L.LightningDataModule):
         return batch
 
     def _loader(self, split, shuffle):
-        data = Rows(self.splits[split])
-        sampler = RandomSampler(data) if shuffle else SequentialSampler(data)
-        return DataLoader(data, sampler=BatchSampler(sampler, self.batch_size, drop_last=False), batch_size=None)
+        x = self.splits[split]
+        return DataLoader(Rows(x), sampler=IndexBatches(x, self.batch_size, shuffle), batch_size=None)
 
     def train_dataloader(self):
         return self._loader("train", shuffle=True)
