@@ -30,11 +30,12 @@ def snapshot(model, optimizer):
     return [p.detach().clone() for p in model.parameters()], state
 
 
-def step(callback, model, optimizer, loss):
+def step(callback, model, optimizer, loss, global_step=7):
     callback.on_before_backward(None, None, loss)
     loss.backward()
-    callback.on_before_optimizer_step(SimpleNamespace(global_step=7, current_epoch=2), model, optimizer)
+    callback.on_before_optimizer_step(SimpleNamespace(global_step=global_step, current_epoch=2), model, optimizer)
     optimizer.step()
+    optimizer.zero_grad()
 
 
 @pytest.mark.parametrize("fault", ["nan loss", "inf gradient"])
@@ -55,12 +56,29 @@ def test_skip_leaves_parameters_and_optimizer_moments_untouched(fault):
 def test_a_finite_step_is_taken_and_stop_raises_naming_the_step():
     model, optimizer = adam_after_one_step()
     params, _ = snapshot(model, optimizer)
-    callback = NonFinite("stop")
+    callback = NonFinite("stop", every_n_steps=1)
     step(callback, model, optimizer, model(torch.ones(4, 3)).sum())
     assert not any(torch.equal(a, b) for a, b in zip(params, snapshot(model, optimizer)[0]))
-    optimizer.zero_grad()
     with pytest.raises(NonFiniteError, match=r"at step 7 \(epoch 2\): loss=nan.*Linear"):
         step(callback, model, optimizer, model(torch.ones(4, 3)).sum() * float("nan"))
+
+
+def test_checked_every_n_steps_stop_names_the_first_bad_step_at_the_check():
+    model, optimizer = adam_after_one_step()
+    callback = NonFinite("stop", every_n_steps=3)
+    for n in (10, 11):  # 11 is bad, but the steps only queue their values until the third
+        step(callback, model, optimizer, model(torch.ones(4, 3)).sum() * (float("nan") if n == 11 else 1), n)
+    with pytest.raises(NonFiniteError, match=r"at step 11 \(epoch 2\): loss=nan"):
+        step(callback, model, optimizer, model(torch.ones(4, 3)).sum(), 12)
+
+
+def test_a_checkpoint_is_refused_while_a_bad_step_is_queued():
+    model, optimizer = adam_after_one_step()
+    callback = NonFinite("stop", every_n_steps=50)
+    step(callback, model, optimizer, model(torch.ones(4, 3)).sum() * float("inf"), 3)
+    with pytest.raises(NonFiniteError, match=r"at step 3 .*loss=-?inf"):
+        callback.on_save_checkpoint(None, model, {})
+    callback.on_save_checkpoint(None, model, {})  # read: nothing queued is left
 
 
 def metrics(run_dir):
@@ -77,6 +95,17 @@ def test_a_nan_loss_stops_the_run_keeping_the_last_good_checkpoint(train):
     status = json.loads((train.dir / "status.json").read_text())
     assert status["status"] == "failed" and "step 4" in status["error"]
     assert yaml.safe_load((train.dir / "csv" / "hparams.yaml").read_text())["status"] == "failed"
+    last = torch.load(train.dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 3
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
+
+
+def test_checked_every_n_steps_a_run_still_keeps_only_good_checkpoints(train):
+    # the NaN at step 4 is read at the end of epoch 1 (steps 3-5), before its checkpoint is written
+    result = train("dataset=digits", NAN_AT, "+loss.steps=[4]", "callbacks.nonfinite.every_n_steps=50", *BUDGET,
+                   check=False)
+    assert result.returncode == 1
+    assert "non-finite training step at step 4 (epoch 1): loss=nan" in result.stderr
     last = torch.load(train.dir / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["global_step"] == 3
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values())

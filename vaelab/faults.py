@@ -13,19 +13,32 @@ class NonFiniteError(RuntimeError):
 
 
 class NonFinite(L.Callback):
-    """Checks the loss and the gradients after backward, before the optimizer step.
+    """Checks the loss and the gradients' total norm after backward, before the optimizer step.
 
-    Cost: one device-to-host sync per step (the loss plus the gradients' total norm, tested by one
-    `.item()`), and one fused norm over the gradients.
-    `stop`: raise NonFiniteError naming the step and the objective; the step is not taken, so the
-    parameters and the checkpoints on disk are the last good ones.
+    Each step queues (loss, norm) on the device; the host reads the queue, one synchronisation, every
+    `every_n_steps` steps, before validation, before any checkpoint is written and when training ends. By default that is
+    every step on the CPU, where reading costs nothing, and every `log_every_n_steps` steps on an
+    accelerator, whose steps then never wait for the host (Lightning reads the device to log then anyway).
+    `stop`: raise NonFiniteError naming the first bad step and the objective. Checked every step, that
+    step is not taken; checked every n, the steps after it up to the check are, but no checkpoint holds them.
     `skip`: drop the step's gradients (the optimizer then leaves every parameter and its moments
-    untouched) and count it, logged as train/skipped_steps.
+    untouched) and count it, logged as train/skipped_steps; this needs the verdict before the step,
+    so it reads the device every step.
     """
 
-    def __init__(self, policy: str = "stop"):
+    def __init__(self, policy: str = "stop", every_n_steps: int | None = None):
         require(policy in POLICIES, "nonfinite", policy, f"one of {', '.join(POLICIES)}")
-        self.policy, self.skipped, self.loss = policy, 0, None
+        require(every_n_steps is None or every_n_steps >= 1, "callbacks.nonfinite.every_n_steps", every_n_steps,
+                "null (every step on the CPU, every log_every_n_steps on an accelerator) or a positive integer")
+        self.policy, self.every_n_steps = policy, every_n_steps
+        self.skipped, self.loss, self.pending = 0, None, []
+
+    def interval(self, trainer):
+        if self.policy == "skip":
+            return 1
+        if self.every_n_steps:
+            return self.every_n_steps
+        return 1 if trainer.strategy.root_device.type == "cpu" else trainer.log_every_n_steps
 
     def on_before_backward(self, trainer, pl_module, loss):
         self.loss = loss.detach()
@@ -33,17 +46,38 @@ class NonFinite(L.Callback):
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros_like(self.loss)
-        if torch.isfinite(self.loss + norm).item():
+        self.pending.append((trainer.global_step, trainer.current_epoch, torch.stack([self.loss, norm.float()])))
+        if len(self.pending) >= self.interval(trainer):
+            self.check(pl_module, optimizer)
+
+    def check(self, pl_module, optimizer=None):
+        """Read the queued steps (one synchronisation); act on the first non-finite one."""
+        if not self.pending:
             return
+        pending, self.pending = self.pending, []
+        finite = torch.isfinite(torch.stack([values for *_, values in pending])).all(1).tolist()
+        if all(finite):
+            return
+        step, epoch, values = pending[finite.index(False)]
         if self.policy == "skip":
             optimizer.zero_grad(set_to_none=True)
             self.skipped += 1
             return
+        loss, norm = values.tolist()
         objective = getattr(pl_module, "objective", pl_module)
         raise NonFiniteError(
-            f"non-finite training step at step {trainer.global_step} (epoch {trainer.current_epoch}): "
-            f"loss={self.loss.item()}, gradient norm={norm.item()}, objective {objective!r}. The step was "
-            "not taken; checkpoints hold the last good state. Lower lr, or set nonfinite=skip to skip such steps.")
+            f"non-finite training step at step {step} (epoch {epoch}): loss={loss}, gradient norm={norm}, "
+            f"objective {objective!r}. Checkpoints hold the last good state. Lower lr, or set nonfinite=skip "
+            "to skip such steps.")
+
+    def on_validation_start(self, trainer, pl_module):
+        self.check(pl_module)
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+        self.check(pl_module)
+
+    def on_train_end(self, trainer, pl_module):
+        self.check(pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if self.policy == "skip":

@@ -22,10 +22,6 @@ from torch.distributions.transforms import ExpTransform, SigmoidTransform
 
 from vaelab.errors import require
 
-# No argument checks in the distributions: each is an `if not tensor.all()`, a host synchronisation
-# on a GPU, several a step; a non-finite encoder output surfaces as a non-finite loss instead (vaelab.faults).
-UNCHECKED = {"validate_args": False}
-
 
 class Gaussian(nn.Module):
     """z in R^D; q(z|x) = N(mu, diag sigma^2) from (mu, log sigma^2); p(z) = N(0, I)."""
@@ -41,10 +37,10 @@ class Gaussian(nn.Module):
 
     def posterior(self, params):
         mu, logvar = params.chunk(2, dim=-1)
-        return Independent(Normal(mu, torch.exp(0.5 * logvar), **UNCHECKED), 1, **UNCHECKED)
+        return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
 
     def prior(self):
-        return Independent(Normal(self._zero, torch.ones_like(self._zero), **UNCHECKED), 1, **UNCHECKED)
+        return Independent(Normal(self._zero, torch.ones_like(self._zero)), 1)
 
     def flatten(self, z):
         return z
@@ -72,11 +68,10 @@ class Categorical(nn.Module):
             self.register_buffer("prior_logits", logits)
 
     def posterior(self, params):
-        logits = params.unflatten(-1, (self.D, self.K))
-        return Independent(OneHotCategorical(logits=logits, **UNCHECKED), 1, **UNCHECKED)
+        return Independent(OneHotCategorical(logits=params.unflatten(-1, (self.D, self.K))), 1)
 
     def prior(self):
-        return Independent(OneHotCategorical(logits=self.prior_logits, **UNCHECKED), 1, **UNCHECKED)
+        return Independent(OneHotCategorical(logits=self.prior_logits), 1)
 
     def flatten(self, z):
         return z.flatten(-2)
@@ -84,8 +79,8 @@ class Categorical(nn.Module):
     def relaxed(self, dist, temperature):
         """Concrete(softmax(logits), temperature) per variable (Maddison et al. 2017; Jang et al. 2017),
         as exp of its log-space version, whose densities stay finite at low temperature."""
-        base = ExpRelaxedCategorical(temperature, logits=dist.base_dist.logits, **UNCHECKED)
-        return TransformedDistribution(Independent(base, 1, **UNCHECKED), [ExpTransform()], **UNCHECKED)
+        base = ExpRelaxedCategorical(temperature, logits=dist.base_dist.logits)
+        return TransformedDistribution(Independent(base, 1), [ExpTransform()])
 
     def hard(self, z):
         """The one-hot vector at each variable's largest entry."""
@@ -118,18 +113,18 @@ class Binary(nn.Module):
             self.register_buffer("prior_logits", logits)
 
     def posterior(self, params):
-        return Independent(_Bernoulli(logits=params, **UNCHECKED), 1, **UNCHECKED)
+        return Independent(_Bernoulli(logits=params), 1)
 
     def prior(self):
-        return Independent(_Bernoulli(logits=self.prior_logits, **UNCHECKED), 1, **UNCHECKED)
+        return Independent(_Bernoulli(logits=self.prior_logits), 1)
 
     def flatten(self, z):
         return z
 
     def relaxed(self, dist, temperature):
         """Binary Concrete (relaxed Bernoulli) per variable, as sigmoid of its logistic logit-space version."""
-        base = LogitRelaxedBernoulli(temperature, logits=dist.base_dist.logits, **UNCHECKED)
-        return TransformedDistribution(Independent(base, 1, **UNCHECKED), [SigmoidTransform()], **UNCHECKED)
+        base = LogitRelaxedBernoulli(temperature, logits=dist.base_dist.logits)
+        return TransformedDistribution(Independent(base, 1), [SigmoidTransform()])
 
     def hard(self, z):
         """1 where z > 1/2, else 0."""

@@ -14,7 +14,6 @@ from torch.distributions import ContinuousBernoulli as _ContinuousBernoulli
 from torch.distributions import Independent, Normal
 
 from vaelab.errors import require
-from vaelab.latents import UNCHECKED
 
 UNBOUNDED_ON_BINARY = ("is a density on continuous values: on binary pixels it grows without bound as the "
                        "fit sharpens, so its log-likelihoods are not comparable with a discrete model's; "
@@ -56,7 +55,7 @@ class Bernoulli(Likelihood):
 
     def distribution(self, params, event_shape):
         logits = params.unflatten(-1, event_shape)
-        return Independent(_Bernoulli(logits=logits, **UNCHECKED), len(event_shape), **UNCHECKED)
+        return Independent(_Bernoulli(logits=logits, validate_args=False), len(event_shape))
 
 
 class ContinuousBernoulli(Likelihood):
@@ -67,7 +66,7 @@ class ContinuousBernoulli(Likelihood):
 
     def distribution(self, params, event_shape):
         logits = params.unflatten(-1, event_shape)
-        return Independent(_ContinuousBernoulli(logits=logits, **UNCHECKED), len(event_shape), **UNCHECKED)
+        return Independent(_ContinuousBernoulli(logits=logits, validate_args=False), len(event_shape))
 
 
 class Gaussian(Likelihood):
@@ -95,4 +94,4 @@ class Gaussian(Likelihood):
     def distribution(self, params, event_shape):
         mu, raw = params.unflatten(-1, (2, *event_shape)).unbind(-len(event_shape) - 1)
         scale = (0.5 * self.log_variance(raw)).exp()
-        return Independent(Normal(mu, scale, **UNCHECKED), len(event_shape), **UNCHECKED)
+        return Independent(Normal(mu, scale, validate_args=False), len(event_shape))
