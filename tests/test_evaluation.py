@@ -37,10 +37,11 @@ def test_importance_sampled_log_likelihood_matches_the_exact_marginal(latent):
 @pytest.mark.parametrize("latent", LATENTS)
 def test_importance_sampled_log_likelihood_is_not_below_the_elbo_on_average(latent):
     vae = tiny_vae(LATENTS[latent]())
-    average = torch.stack([log_likelihood(vae, X, k=50, seed=s) for s in range(20)]).mean(0)
+    estimates = torch.stack([log_likelihood(vae, X, k=50, seed=s) for s in range(20)]).detach()
+    average, standard_error = estimates.mean(0), estimates.std(0) / len(estimates) ** 0.5
     elbo, truth = exact.elbo(vae, X).detach(), exact.log_marginal(vae, X).detach()
     assert (average > elbo).all()
-    assert (average <= truth + 0.01).all()  # a lower bound on average (Jensen), up to Monte Carlo error
+    assert (average <= truth + 4 * standard_error).all()  # a lower bound on average (Jensen), up to Monte Carlo error
 
 
 def test_chunks_give_the_same_answer_as_one_chunk_and_the_seed_repeats_it():

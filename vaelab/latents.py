@@ -23,6 +23,30 @@ from torch.distributions.transforms import ExpTransform, SigmoidTransform
 from vaelab.errors import require
 
 
+def one_hot_argmax(scores):
+    """The one-hot vector at the largest entry of the last axis, by a scatter (F.one_hot reads its input's range
+    back to the host to check it)."""
+    return torch.zeros_like(scores).scatter_(-1, scores.argmax(-1, keepdim=True), 1.0)
+
+
+class SyncFreeNormal(Normal):
+    """N(loc, scale) sampled as loc + scale * eps, eps ~ N(0, I): torch.normal reads min(scale) >= 0 back
+    to the host."""
+
+    def sample(self, sample_shape=torch.Size()):
+        with torch.no_grad():
+            return self.rsample(sample_shape)
+
+
+class SyncFreeOneHotCategorical(OneHotCategorical):
+    """Cat(softmax(logits)) sampled by Gumbel-max, one_hot(argmax(logits + G)), G ~ Gumbel(0, 1):
+    torch.multinomial reads the probabilities back to the host to check them."""
+
+    def sample(self, sample_shape=torch.Size()):
+        logits = self.logits.expand(self._extended_shape(sample_shape))
+        return one_hot_argmax(logits - torch.empty_like(logits).exponential_().log())
+
+
 class Gaussian(nn.Module):
     """z in R^D; q(z|x) = N(mu, diag sigma^2) from (mu, log sigma^2); p(z) = N(0, I)."""
 
@@ -37,10 +61,10 @@ class Gaussian(nn.Module):
 
     def posterior(self, params):
         mu, logvar = params.chunk(2, dim=-1)
-        return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+        return Independent(SyncFreeNormal(mu, torch.exp(0.5 * logvar)), 1)
 
     def prior(self):
-        return Independent(Normal(self._zero, torch.ones_like(self._zero)), 1)
+        return Independent(SyncFreeNormal(self._zero, torch.ones_like(self._zero)), 1)
 
     def flatten(self, z):
         return z
@@ -68,10 +92,10 @@ class Categorical(nn.Module):
             self.register_buffer("prior_logits", logits)
 
     def posterior(self, params):
-        return Independent(OneHotCategorical(logits=params.unflatten(-1, (self.D, self.K))), 1)
+        return Independent(SyncFreeOneHotCategorical(logits=params.unflatten(-1, (self.D, self.K))), 1)
 
     def prior(self):
-        return Independent(OneHotCategorical(logits=self.prior_logits), 1)
+        return Independent(SyncFreeOneHotCategorical(logits=self.prior_logits), 1)
 
     def flatten(self, z):
         return z.flatten(-2)
@@ -84,7 +108,7 @@ class Categorical(nn.Module):
 
     def hard(self, z):
         """The one-hot vector at each variable's largest entry."""
-        return nn.functional.one_hot(z.argmax(-1), self.K).to(z.dtype)
+        return one_hot_argmax(z)
 
     def support(self):
         """All K^D values of z, shape [K^D, D, K]."""

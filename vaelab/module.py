@@ -1,14 +1,30 @@
 """The LightningModule: a VAE, an injected objective, the optimiser, and what is logged."""
 
+from contextlib import contextmanager
+
 import lightning.pytorch as L
 import torch
 from torch import nn
+from torch.distributions import Distribution
 
 from vaelab.errors import require
 from vaelab.evaluation import log_likelihood
 from vaelab.health import ActiveUnits, posterior_health
 
 FUSED_ADAM = ("cpu", "cuda")  # devices with torch's fused Adam kernel
+
+
+@contextmanager
+def unchecked():
+    """torch.distributions skip their argument checks within: each is an `if not tensor.all()`, a host
+    synchronisation on a GPU, several a training step; a non-finite encoder output still shows as a non-finite
+    loss (vaelab.faults). Outside training steps (tests, diagnostics, evaluation) the checks stay on."""
+    checked = Distribution._validate_args
+    Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        Distribution.set_default_validate_args(checked)
 
 
 class VAEModule(L.LightningModule):
@@ -34,7 +50,8 @@ class VAEModule(L.LightningModule):
             self.active_units = nn.ModuleDict({stage: ActiveUnits(vae.latent.size) for stage in ("val", "test")})
 
     def training_step(self, x, batch_idx):
-        estimate = self.objective(self.vae, x, self.S)
+        with unchecked():
+            estimate = self.objective(self.vae, x, self.S)
         if self.logs_this_step():
             self.log("train/loss", estimate.loss, prog_bar=True)
             self.log("train/elbo", estimate.elbo.mean(), prog_bar=True)

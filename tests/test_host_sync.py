@@ -1,0 +1,81 @@
+"""The training step never waits for the device: no value is read back to the host (`.item()`, `bool()`,
+`float()`, `.tolist()` and ops whose output size depends on values) between a batch's start and its end, for
+every estimator and latent, on steps that log nothing. Seen through a dispatch mode on the CPU, so reads
+inside a kernel (below the dispatcher) are not counted; vaelab.latents avoids the known ones."""
+
+from pathlib import Path
+
+import lightning.pytorch as L
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from tests.test_train import VALID
+from vaelab.cost import Cost
+from vaelab.data import Digits
+from vaelab.faults import NonFinite
+from vaelab.likelihoods import Bernoulli
+from vaelab.model import VAE
+from vaelab.module import VAEModule
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+READS_BACK = {"_local_scalar_dense", "nonzero", "masked_select", "_unique2", "repeat_interleave"}  # aten ops
+READ_METHODS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__")  # torch.Tensor's
+LATENTS = {"continuous": {"D": 4}, "discrete": {"D": 3, "K": 4}, "binary": {"D": 6}}
+
+
+class HostReads(TorchDispatchMode, L.Callback):
+    """Records reads of device values by the host from each training batch's start to its end."""
+
+    def __init__(self, monkeypatch):
+        super().__init__()
+        self.reads, self.active = [], False
+        for name in READ_METHODS:
+            monkeypatch.setattr(torch.Tensor, name, self.recording(name, getattr(torch.Tensor, name)))
+
+    def recording(self, name, method):
+        def read(tensor, *args, **kwargs):
+            if self.active:
+                self.reads.append(f"Tensor.{name}")
+            return method(tensor, *args, **kwargs)
+        return read
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket.__name__ in READS_BACK:
+            self.reads.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.active = True
+        self.__enter__()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.__exit__(None, None, None)
+        self.active = False
+
+
+def reads_in_training(monkeypatch, loss, latent, nonfinite_every):
+    cfg = OmegaConf.load(CONF / "loss" / f"{loss}.yaml")
+    latent_cfg = OmegaConf.merge(OmegaConf.load(CONF / "latent" / f"{latent}.yaml"), LATENTS[latent])
+    vae = VAE(instantiate(latent_cfg), Bernoulli(), (8, 8), hidden=(16,))
+    module = VAEModule(vae, instantiate(cfg.loss), S=cfg.get("S", 1))
+    counter = HostReads(monkeypatch)
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=4, limit_val_batches=0, log_every_n_steps=1000,
+                        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False,
+                        callbacks=[Cost(), NonFinite("stop", every_n_steps=nonfinite_every), counter])
+    trainer.fit(module, datamodule=Digits(batch_size=32))
+    return counter.reads
+
+
+@pytest.mark.parametrize("loss,latent", VALID)
+def test_a_training_step_reads_nothing_back_from_the_device(monkeypatch, loss, latent):
+    assert reads_in_training(monkeypatch, loss, latent, nonfinite_every=1000) == []
+
+
+def test_the_count_sees_a_read_back(monkeypatch):
+    # the non-finite check read every step: one read a step, which the count must see
+    assert reads_in_training(monkeypatch, "elbo", "continuous", nonfinite_every=1) == ["Tensor.tolist"] * 4
