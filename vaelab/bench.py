@@ -6,11 +6,14 @@ Contenders, timed in one process, interleaved, median of repeats, over the same 
 of the same MLP VAE (784-512-256-20, batch 128, Adam) on the same MNIST, dynamically binarised:
 - `vaelab`: train.py's path: the MNIST data module, VAEModule and an injected objective, a
   Lightning Trainer with a CSV logger and the default callbacks that act every step (cost, non-finite check);
-- `hand-written`: a plain PyTorch loop over the in-memory tensor with the loss written by hand;
+- `hand-written`: a plain PyTorch loop over the in-memory tensor with the loss written by hand and vaelab's
+  optimiser (Adam, fused on CPU and CUDA); `hand-written, default Adam` is the same loop with torch's default
+  Adam, as most hand-written loops have it;
 - `common recipe`: torchvision's MNIST with per-item ToTensor and binarisation, a DataLoader and
   a plain LightningModule, as in the PyTorch examples' VAE.
 Seconds per epoch are the per-step time times the steps of a 55k-image epoch; at S samples a timing
-runs max(5, steps / S) steps.
+runs max(5, steps / S) steps. Last, the memory of evaluation: the peak over the resting footprint of
+test/nll with k importance samples on a batch of test images, for chunk sizes of the samples.
 """
 
 import argparse
@@ -36,7 +39,8 @@ from vaelab.faults import NonFinite
 from vaelab.latents import Categorical, Gaussian
 from vaelab.likelihoods import Bernoulli
 from vaelab.model import VAE
-from vaelab.module import VAEModule
+from vaelab.evaluation import log_likelihood
+from vaelab.module import FUSED_ADAM, VAEModule
 from vaelab.nets import mlp
 from vaelab.objectives import ELBO, VarianceLoss
 
@@ -89,10 +93,11 @@ def variance_loss(encoder, decoder, x, S, D=20, K=10):
     return f.var(0).mean()
 
 
-def time_hand_written(data, sizes, loss, S, steps, device):
-    """`sizes`: (encoder outputs, decoder inputs) of the latent."""
+def time_hand_written(data, sizes, loss, S, steps, device, fused=True):
+    """`sizes`: (encoder outputs, decoder inputs) of the latent; `fused`: vaelab's Adam, else torch's default."""
     encoder, decoder = mlp(PIXELS, sizes[0], HIDDEN).to(device), mlp(sizes[1], PIXELS, HIDDEN[::-1]).to(device)
-    optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=1e-3)
+    fused = fused and device in FUSED_ADAM
+    optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=1e-3, fused=fused)
     start = time.perf_counter()
     for index in torch.randperm(len(data), device=data.device)[: steps * BATCH].split(BATCH):
         x = torch.bernoulli(data[index]).flatten(1)
@@ -152,6 +157,35 @@ class MemoryTrace(L.Callback):
         self.mb.append(resident_mb())
 
 
+def peak_mb(run, device):
+    """Peak memory of run() over what was in use before it, in MB: the device allocator's peak on CUDA, else the
+    process's resident high-water mark (Linux; /proc/self/clear_refs resets it)."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        run()
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+    before = resident_mb()
+    Path("/proc/self/clear_refs").write_text("5")
+    run()
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024 - before
+
+
+def evaluation_memory(datamodule, device, ks, chunks=(100, 1000)):
+    """Rows (k, chunk, peak MB, seconds) of test/nll on 128 test images."""
+    vae = VAE(Gaussian(20), Bernoulli(), (28, 28), HIDDEN).to(device)
+    x = datamodule.splits["test"][:BATCH].to(device)
+    rows = []
+    for k in ks:
+        for chunk in chunks:
+            start = time.perf_counter()
+            rows.append((k, chunk, peak_mb(lambda: log_likelihood(vae, x, k, chunk), device),
+                         time.perf_counter() - start))
+    return rows
+
+
 def interleaved(contenders, repeats):
     """Median seconds of each contender, running them in turn `repeats` times."""
     times = {name: [] for name in contenders}
@@ -171,6 +205,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 gives the steadiest ratios)")
     parser.add_argument("--samples", type=int, nargs="+", default=[1, 4, 16, 64], help="values of S to scale over")
+    parser.add_argument("--nll-samples", type=int, nargs="+", default=[1000, 5000],
+                        help="values of k for the evaluation's memory")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--data-dir", default=None, help="data root (default: $VAELAB_DATA_DIR)")
     args = parser.parse_args(argv)
@@ -191,6 +227,8 @@ def main(argv=None):
     base = interleaved({
         "vaelab": lambda: time_vaelab(datamodule, Gaussian(20), ELBO(), 1, steps, device, workdir),
         "hand-written": lambda: time_hand_written(data, (40, 20), gaussian_loss, 1, steps, device),
+        "hand-written, default Adam": lambda: time_hand_written(data, (40, 20), gaussian_loss, 1, steps, device,
+                                                                fused=False),
         "common recipe": lambda: time_recipe(loader, steps, device, workdir),
     }, args.repeats)
     print("| loss=elbo, S=1 | s/epoch | vs hand-written |\n| --- | --- | --- |")
@@ -217,6 +255,10 @@ def main(argv=None):
     module = VAEModule(VAE(Gaussian(20), Bernoulli(), (28, 28), HIDDEN), ELBO())
     make_trainer(args.steps, device, workdir, [memory], epochs=4).fit(module, datamodule=datamodule)
     print(f"\nresident memory after each of 4 epochs (MB): {', '.join(f'{m:.0f}' for m in memory.mb)}")
+
+    print(f"\n| test/nll on {BATCH} images: k | chunk | peak memory over resting (MB) | seconds |\n| --- | --- | --- | --- |")
+    for k, chunk, mb, seconds in evaluation_memory(datamodule, device, args.nll_samples):
+        print(f"| {k} | {chunk} | {mb:.0f} | {seconds:.2f} |")
     shutil.rmtree(workdir, ignore_errors=True)
 
 
