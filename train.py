@@ -83,6 +83,8 @@ def build(cfg, choices):
     datamodule = instantiate(cfg.dataset)
     check_data(datamodule)
     vae = VAE(latent, pick_likelihood(cfg, choices, datamodule), datamodule.event_shape, **instantiate(cfg.net))
+    if cfg.get("compile"):
+        vae.compile_networks()
     return VAEModule(vae, objective, **module_args), datamodule
 
 

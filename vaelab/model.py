@@ -29,6 +29,11 @@ class VAE(nn.Module):
         self.encoder = mlp(n, latent.param_size, hidden, activation)
         self.decoder = mlp(latent.size, likelihood.param_size(n), list(hidden)[::-1], activation)
 
+    def compile_networks(self):
+        """torch.compile the encoder and decoder, in place: checkpoints keep the keys of an uncompiled model."""
+        for net in (self.encoder, self.decoder):
+            net.compile()
+
     def posterior(self, x):
         """q(z|x) with batch shape [B]."""
         return self.latent.posterior(self.encoder(x.flatten(-len(self.event_shape))))
