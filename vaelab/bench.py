@@ -6,6 +6,7 @@ Contenders, timed in one process, interleaved, median of repeats, over the same 
 of the same MLP VAE (784-512-256-20, batch 128, Adam) on the same MNIST, dynamically binarised:
 - `vaelab`: train.py's path: the MNIST data module, VAEModule and an injected objective, a
   Lightning Trainer with a CSV logger and the default callbacks that act every step (cost, non-finite check);
+  `vaelab, compile=true` the same with torch.compile'd networks, timed after a first epoch that compiles;
 - `hand-written`: a plain PyTorch loop over the in-memory tensor with the loss written by hand and vaelab's
   optimiser (Adam, fused on CPU and CUDA); `hand-written, default Adam` is the same loop with torch's default
   Adam, as most hand-written loops have it;
@@ -64,11 +65,15 @@ def make_trainer(steps, device, log_dir, callbacks, epochs=1):
                      enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks)
 
 
-def time_vaelab(datamodule, latent, objective, S, steps, device, log_dir):
-    module = VAEModule(VAE(latent, Bernoulli(), (28, 28), HIDDEN), objective, S=S)
+def time_vaelab(datamodule, latent, objective, S, steps, device, log_dir, compile=False):
+    """`compile`: train.py's compile=true, timed over a second epoch, after the compilation."""
+    vae = VAE(latent, Bernoulli(), (28, 28), HIDDEN)
+    if compile:
+        vae.compile_networks()
+    module = VAEModule(vae, objective, S=S)
     timer = EpochTimer()
     per_step = [Cost(), NonFinite("stop")]  # train.py's default callbacks that act every step
-    make_trainer(steps, device, log_dir, [timer, *per_step]).fit(module, datamodule=datamodule)
+    make_trainer(steps, device, log_dir, [timer, *per_step], epochs=1 + compile).fit(module, datamodule=datamodule)
     return timer.seconds
 
 
@@ -226,6 +231,8 @@ def main(argv=None):
 
     base = interleaved({
         "vaelab": lambda: time_vaelab(datamodule, Gaussian(20), ELBO(), 1, steps, device, workdir),
+        "vaelab, compile=true": lambda: time_vaelab(datamodule, Gaussian(20), ELBO(), 1, steps, device, workdir,
+                                                    compile=True),
         "hand-written": lambda: time_hand_written(data, (40, 20), gaussian_loss, 1, steps, device),
         "hand-written, default Adam": lambda: time_hand_written(data, (40, 20), gaussian_loss, 1, steps, device,
                                                                 fused=False),
