@@ -263,7 +263,8 @@ def main(argv=None):
     make_trainer(args.steps, device, workdir, [memory], epochs=4).fit(module, datamodule=datamodule)
     print(f"\nresident memory after each of 4 epochs (MB): {', '.join(f'{m:.0f}' for m in memory.mb)}")
 
-    print(f"\n| test/nll on {BATCH} images: k | chunk | peak memory over resting (MB) | seconds |\n| --- | --- | --- | --- |")
+    print(f"\n| test/nll on {BATCH} images: k | chunk | peak memory over resting (MB) | seconds |\n"
+          "| --- | --- | --- | --- |")
     for k, chunk, mb, seconds in evaluation_memory(datamodule, device, args.nll_samples):
         print(f"| {k} | {chunk} | {mb:.0f} | {seconds:.2f} |")
     shutil.rmtree(workdir, ignore_errors=True)

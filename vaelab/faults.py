@@ -16,9 +16,10 @@ class NonFinite(L.Callback):
     """Checks the loss and the gradients' total norm after backward, before the optimizer step.
 
     Each step queues (loss, norm) on the device; the host reads the queue, one synchronisation, every
-    `every_n_steps` steps, before validation, before any checkpoint is written and when training ends. By default that is
-    every step on the CPU, where reading costs nothing, and every `log_every_n_steps` steps on an
-    accelerator, whose steps then never wait for the host (Lightning reads the device to log then anyway).
+    `every_n_steps` steps, before validation, before any checkpoint is written and when training ends.
+    By default that is every step on the CPU, where reading costs nothing, and every `log_every_n_steps`
+    steps on an accelerator, whose steps then never wait for the host (Lightning reads the device to log
+    then anyway).
     `stop`: raise NonFiniteError naming the first bad step and the objective. Checked every step, that
     step is not taken; checked every n, the steps after it up to the check are, but no checkpoint holds them.
     `skip`: drop the step's gradients (the optimizer then leaves every parameter and its moments
