@@ -102,3 +102,10 @@ def test_publish_sends_the_png_to_tensorboard(tmp_path):
     events.Reload()
     (image,) = events.Images("figures/prior_samples")
     assert (image.step, image.width, image.height) == (7, *Image.open(path).size)
+
+
+def test_a_run_too_short_to_log_still_draws_its_figures(train):
+    train("dataset=digits", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=0",
+          "trainer.limit_test_batches=1", "nll_samples=0")
+    assert (train.dir / "figures" / "reconstructions.png").is_file()
+    assert not (train.dir / "figures" / "learning_curves.png").exists()  # nothing was logged to draw

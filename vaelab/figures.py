@@ -64,5 +64,7 @@ class Figures(L.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, CSVLogger):
                 logger.save()
-                path = plots.save(plots.learning_curves(Path(logger.log_dir) / "metrics.csv"), self.dirpath / "learning_curves.png")
-                publish(trainer, path, "figures/learning_curves")
+                metrics = Path(logger.log_dir) / "metrics.csv"
+                if metrics.exists():  # a run too short to log anything has none
+                    path = plots.save(plots.learning_curves(metrics), self.dirpath / "learning_curves.png")
+                    publish(trainer, path, "figures/learning_curves")
