@@ -5,13 +5,14 @@
 Contenders, timed in one process, interleaved, median of repeats, over the same number of steps
 of the same MLP VAE (784-512-256-20, batch 128, Adam) on the same MNIST, dynamically binarised:
 - `vaelab`: train.py's path: the MNIST data module, VAEModule and an injected objective, a
-  Lightning Trainer with a CSV logger and the default callbacks that act every step (cost, non-finite check);
+  Lightning Trainer with a CSV logger and train.py's default callbacks (checkpoints, figures, cost, wall clock,
+  non-finite check, RNG state, interrupt);
   `vaelab, compile=true` the same with torch.compile'd networks, timed after a first epoch that compiles;
 - `hand-written`: a plain PyTorch loop over the in-memory tensor with the loss written by hand and vaelab's
   optimiser (Adam, fused on CPU and CUDA); `hand-written, default Adam` is the same loop with torch's default
   Adam, as most hand-written loops have it;
 - `common recipe`: torchvision's MNIST with per-item ToTensor and binarisation, a DataLoader and
-  a plain LightningModule, as in the PyTorch examples' VAE.
+  a plain LightningModule with Lightning's default checkpointing, as in the PyTorch examples' VAE.
 Seconds per epoch are the per-step time times the steps of a 55k-image epoch; at S samples a timing
 runs max(5, steps / S) steps. Last, the memory of evaluation: the peak over the resting footprint of
 test/nll with k importance samples on a batch of test images, for chunk sizes of the samples.
@@ -30,22 +31,24 @@ from pathlib import Path
 import lightning.pytorch as L
 import torch
 import torchvision
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger
 from torch.nn import functional as F
 from torchvision import transforms
 
-from vaelab.cost import Cost
 from vaelab.data import MNIST
-from vaelab.faults import NonFinite
+from vaelab.evaluation import log_likelihood
 from vaelab.latents import Categorical, Gaussian
 from vaelab.likelihoods import Bernoulli
 from vaelab.model import VAE
-from vaelab.evaluation import log_likelihood
 from vaelab.module import FUSED_ADAM, VAEModule
 from vaelab.nets import mlp
 from vaelab.objectives import ELBO, VarianceLoss
 
 BATCH, HIDDEN, PIXELS = 128, (512, 256), 784
+CONF = Path(__file__).resolve().parents[1] / "conf"
 EPOCH_STEPS = math.ceil(55000 / BATCH)
 
 
@@ -61,8 +64,16 @@ class EpochTimer(L.Callback):
 
 def make_trainer(steps, device, log_dir, callbacks, epochs=1):
     return L.Trainer(max_epochs=epochs, limit_train_batches=steps, limit_val_batches=0, accelerator=device,
-                     devices=1, logger=CSVLogger(log_dir, name="bench"), enable_checkpointing=False,
-                     enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks)
+                     devices=1, logger=CSVLogger(log_dir, name="bench"), enable_progress_bar=False,
+                     enable_model_summary=False, callbacks=callbacks)
+
+
+def train_callbacks(output_dir):
+    """train.py's default callbacks, from conf/callbacks/default.yaml, writing under `output_dir`."""
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"hydra.runtime.output_dir={output_dir}"], return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        return [instantiate(callback) for callback in cfg.callbacks.values()]
 
 
 def time_vaelab(datamodule, latent, objective, S, steps, device, log_dir, compile=False):
@@ -72,8 +83,8 @@ def time_vaelab(datamodule, latent, objective, S, steps, device, log_dir, compil
         vae.compile_networks()
     module = VAEModule(vae, objective, S=S)
     timer = EpochTimer()
-    per_step = [Cost(), NonFinite("stop")]  # train.py's default callbacks that act every step
-    make_trainer(steps, device, log_dir, [timer, *per_step], epochs=1 + compile).fit(module, datamodule=datamodule)
+    callbacks = [timer, *train_callbacks(log_dir / "run")]
+    make_trainer(steps, device, log_dir, callbacks, epochs=1 + compile).fit(module, datamodule=datamodule)
     return timer.seconds
 
 
