@@ -83,7 +83,7 @@ def time_vaelab(datamodule, latent, objective, S, steps, device, log_dir, compil
         vae.compile_networks()
     module = VAEModule(vae, objective, S=S)
     timer = EpochTimer()
-    callbacks = [timer, *train_callbacks(log_dir / "run")]
+    callbacks = [timer, *train_callbacks(tempfile.mkdtemp(dir=log_dir))]  # a run folder of its own
     make_trainer(steps, device, log_dir, callbacks, epochs=1 + compile).fit(module, datamodule=datamodule)
     return timer.seconds
 
