@@ -17,6 +17,7 @@ REFUSED = [
     (["latent.D=0"], ["latent.D=0", "a positive latent size"]),
     (["loss=vargrad", "latent=discrete", "latent.K=1"], ["latent.K=1", "at least 2 classes"]),
     (["nonfinite=maybe"], ["nonfinite='maybe'", "one of stop, skip"]),
+    (["callbacks.nonfinite.every_n_steps=0"], ["callbacks.nonfinite.every_n_steps=0", "a positive integer"]),
 ]
 
 
