@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vaelab.errors import ConfigError, refusal
+from vaelab.errors import ConfigError, refusal, require
 from vaelab.likelihoods import check_fit
 from vaelab.model import VAE
 from vaelab.module import VAEModule
@@ -76,6 +76,7 @@ def pick_likelihood(cfg, choices, datamodule):
 def build(cfg, choices):
     """Everything a run needs, built from config; cheap parts first so bad values fail before data loads."""
     check_budget(cfg.trainer)
+    require(cfg.get("compile", False) in (True, False), "compile", cfg.get("compile"), "true or false")
     latent, objective = instantiate(cfg.latent), instantiate(cfg.loss)
     check_estimator(choices["loss"], objective, latent.kind, cfg.S)
     module_args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples,
@@ -83,7 +84,7 @@ def build(cfg, choices):
     datamodule = instantiate(cfg.dataset)
     check_data(datamodule)
     vae = VAE(latent, pick_likelihood(cfg, choices, datamodule), datamodule.event_shape, **instantiate(cfg.net))
-    if cfg.get("compile"):
+    if cfg.get("compile", False):
         vae.compile_networks()
     return VAEModule(vae, objective, **module_args), datamodule
 

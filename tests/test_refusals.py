@@ -18,6 +18,7 @@ REFUSED = [
     (["loss=vargrad", "latent=discrete", "latent.K=1"], ["latent.K=1", "at least 2 classes"]),
     (["nonfinite=maybe"], ["nonfinite='maybe'", "one of stop, skip"]),
     (["callbacks.nonfinite.every_n_steps=0"], ["callbacks.nonfinite.every_n_steps=0", "a positive integer"]),
+    (["compile=yes"], ["compile='yes'", "true or false"]),
 ]
 
 
