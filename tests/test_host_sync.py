@@ -10,7 +10,6 @@ import pytest
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from tests.test_train import VALID
@@ -57,8 +56,8 @@ class HostReads(TorchDispatchMode, L.Callback):
         self.active = False
 
 
-def reads_in_training(monkeypatch, loss, latent, nonfinite_every):
-    cfg = OmegaConf.load(CONF / "loss" / f"{loss}.yaml")
+def reads_in_training(monkeypatch, loss, latent, nonfinite_every, **loss_args):
+    cfg = OmegaConf.merge(OmegaConf.load(CONF / "loss" / f"{loss}.yaml"), {"loss": loss_args})
     latent_cfg = OmegaConf.merge(OmegaConf.load(CONF / "latent" / f"{latent}.yaml"), LATENTS[latent])
     vae = VAE(instantiate(latent_cfg), Bernoulli(), (8, 8), hidden=(16,))
     module = VAEModule(vae, instantiate(cfg.loss), S=cfg.get("S", 1))
@@ -74,6 +73,16 @@ def reads_in_training(monkeypatch, loss, latent, nonfinite_every):
 @pytest.mark.parametrize("loss,latent", VALID)
 def test_a_training_step_reads_nothing_back_from_the_device(monkeypatch, loss, latent):
     assert reads_in_training(monkeypatch, loss, latent, nonfinite_every=1000) == []
+
+
+@pytest.mark.parametrize("loss,latent,options", [
+    *[("reinforce", "discrete", {"baseline": b}) for b in ("none", "ema", "nvil")],  # loo is the default, above
+    ("elbo", "continuous", {"analytic_kl": False}), ("iwae", "continuous", {"dreg": True}),
+    ("gumbel", "discrete", {"straight_through": True, "analytic_kl": False}), ("disarm", "binary", {"variant": "arm"}),
+    ("variance", "discrete", {"decoder": "elbo"}),
+])
+def test_every_option_of_the_estimators_reads_nothing_back(monkeypatch, loss, latent, options):
+    assert reads_in_training(monkeypatch, loss, latent, nonfinite_every=1000, **options) == []
 
 
 def test_the_count_sees_a_read_back(monkeypatch):
