@@ -221,3 +221,15 @@ def test_submitit_runs_jobs_through_pickled_tasks(tmp_path):
            "logger=[csv,wandb]", f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
     [(_, status)] = runs(tmp_path).values()
     assert status == ["done"]
+
+
+@pytest.mark.parametrize("mode", [[], ["-m"]])
+def test_runs_started_together_get_folders_of_their_own(tmp_path, mode):
+    """Folders are named to the microsecond: two runs (or sweeps) started in the same second must not share one."""
+    command = [sys.executable, str(ROOT / "train.py"), *mode, "dataset=digits", "trainer.fast_dev_run=true"]
+    started = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    for process in started:
+        assert process.wait(timeout=600) == 0, process.stderr.read()[-3000:]
+    top = tmp_path / ("multirun" if mode else "outputs")
+    assert len([p for p in top.glob("*/*") if p.is_dir()]) == 2
