@@ -12,7 +12,7 @@ from torch import nn
 from vaelab import plots
 from vaelab.errors import ConfigError
 from vaelab.figures import publish
-from vaelab.latents import Categorical, Gaussian
+from vaelab.latents import Binary, Categorical, Gaussian
 from vaelab.likelihoods import Bernoulli
 from vaelab.model import VAE
 
@@ -82,6 +82,19 @@ def test_traversal_runs_one_variable_through_its_classes(tmp_path):
         others = [e for e in range(D) if e != d]
         assert (z[d, :, others] == z[d, :1, others]).all()               # the rest stay fixed
     assert saved(image, tmp_path).shape[:2] == grid_size(3, K)
+
+
+def test_traversal_of_a_binary_latent_turns_one_bit_off_and_on(tmp_path):
+    model, D = vae(Binary(D=5)), 5
+    seen = []
+    model.decoder.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0]))
+    image = plots.traversal(model, variables=4)
+    z = seen[0].reshape(4, 2, D)
+    for d in range(4):
+        assert z[d, :, d].tolist() == [0.0, 1.0]                         # bit d off, then on
+        others = [e for e in range(D) if e != d]
+        assert (z[d, :, others] == z[d, :1, others]).all()               # the rest stay fixed
+    assert saved(image, tmp_path).shape[:2] == grid_size(4, 2)
 
 
 def test_learning_curves_and_side_by_side_have_their_pixel_sizes(tmp_path):

@@ -24,7 +24,7 @@ def publish(trainer, path: Path, key: str):
 class Figures(L.Callback):
     """Every `every_n_epochs` validation epochs, and at the end of training, writes to `dirpath`:
     reconstructions of the first `n` validation images, n x n prior samples, the manifold (2-D Gaussian
-    latent, a `manifold_n` grid), a traversal (categorical latent), for data that are images; at the end also
+    latent, a `manifold_n` grid), a traversal (discrete or binary latent), for data that are images; at the end also
     learning curves from the CSV log.
     Drawn under `seed`, so the training random stream is untouched and every run is drawn alike.
     """
@@ -43,7 +43,7 @@ class Figures(L.Callback):
         yield "prior_samples", lambda: plots.prior_samples(vae, self.n)
         if vae.latent.kind == "continuous" and vae.latent.size == 2:
             yield "manifold", lambda: plots.manifold(vae, self.manifold_n)
-        if vae.latent.kind == "discrete":
+        if vae.latent.kind in ("discrete", "binary"):
             yield "traversal", lambda: plots.traversal(vae, self.n)
 
     def draw(self, trainer, pl_module, suffix=""):

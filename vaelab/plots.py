@@ -56,14 +56,16 @@ def prior_samples(vae, n: int = 8):
 
 @torch.no_grad()
 def traversal(vae, variables: int = 8):
-    """One row per categorical variable d (the first `variables`): z_d run through its K classes, the rest
-    fixed at one prior draw; [C, H, W]."""
-    z = vae.prior().sample()
-    D, K = z.shape
-    rows = torch.arange(min(D, variables))
-    grid = z.expand(len(rows), K, D, K).clone()
-    grid[rows, :, rows] = torch.eye(K, dtype=z.dtype, device=z.device)
-    return make_grid(decoded(vae, grid.reshape(-1, D, K)), nrow=K, padding=PAD)
+    """One row per variable d of a discrete or binary latent (the first `variables`): z_d run through its
+    values (the K classes, or 0 and 1), the rest fixed at one prior draw; [C, H, W]."""
+    prior = vae.prior()
+    z = prior.sample()
+    values = torch.eye(z.shape[-1]) if vae.latent.kind == "discrete" else torch.tensor([[0.0], [1.0]])
+    z = z.reshape(len(z), -1)  # [D, K], or [D, 1] for binary
+    rows = torch.arange(min(len(z), variables))
+    grid = z.expand(len(rows), len(values), *z.shape).clone()
+    grid[rows, :, rows] = values.to(z)
+    return make_grid(decoded(vae, grid.reshape(-1, *prior.event_shape)), nrow=len(values), padding=PAD)
 
 
 def learning_curves(metrics_csv, keys=("train/elbo", "val/elbo"), size=(6.4, 4.0), dpi=100):
