@@ -75,6 +75,18 @@ def test_resume_refuses_another_config_group_and_leaves_the_run_alone(train):
     assert sorted(p.relative_to(train.dir) for p in train.dir.rglob("*")) == before
 
 
+def test_resume_of_a_moved_run_folder_is_refused_naming_where_it_was(train, tmp_path_factory):
+    started, moved = train.dir / "started", tmp_path_factory.mktemp("elsewhere") / "moved"
+    train(*RUN, "trainer.max_epochs=1", f"hydra.run.dir={started}")
+    started.rename(moved)
+    before = sorted(p.relative_to(moved) for p in moved.rglob("*"))
+    result = train(f"resume={moved}", "trainer.max_epochs=2", "dataset=digits", check=False)
+    assert result.returncode == 2
+    assert f"resume='{moved}' is not accepted: the folder the run was started in, {started}" in result.stderr
+    assert sorted(p.relative_to(moved) for p in moved.rglob("*")) == before
+    assert not started.exists()  # nothing written where the run used to be
+
+
 def test_resume_of_a_folder_without_a_checkpoint_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="resume=.* a run folder holding checkpoints/last.ckpt"):
         saved_run(tmp_path, [])

@@ -29,7 +29,12 @@ def saved_run(run_dir, overrides: list[str]):
     for name in (CHECKPOINT, Path("config.yaml"), Path(".hydra") / "hydra.yaml"):
         require((run_dir / name).exists(), "resume", str(run_dir), f"a run folder holding {name}")
     cfg = OmegaConf.load(run_dir / "config.yaml")
-    choices = dict(OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra.runtime.choices)
+    hydra = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra
+    started_in = OmegaConf.select(hydra, "runtime.output_dir")
+    require(started_in is None or Path(started_in).resolve() == run_dir.resolve(), "resume", str(run_dir),
+            f"the folder the run was started in, {started_in}: its saved config and checkpoint state name paths "
+            "there, so a moved run folder resumes only once moved back")
+    choices = dict(hydra.runtime.choices)
     plain = []
     for override in overrides:
         key, _, value = override.lstrip("+").partition("=")
