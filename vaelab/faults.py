@@ -47,7 +47,7 @@ class NonFinite(L.Callback):
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros_like(self.loss)
-        self.pending.append((trainer.global_step, trainer.current_epoch, torch.stack([self.loss, norm.float()])))
+        self.pending.append((trainer.global_step, trainer.current_epoch, torch.stack([self.loss, norm])))
         if len(self.pending) >= self.interval(trainer):
             self.check(pl_module, optimizer)
 
