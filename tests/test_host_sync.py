@@ -10,12 +10,14 @@ import pytest
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from torch.distributions import Normal
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from tests.test_train import VALID
 from vaelab.cost import Cost
 from vaelab.data import Digits
 from vaelab.faults import NonFinite
+from vaelab.latents import SyncFreeNormal, SyncFreeOneHotCategorical
 from vaelab.likelihoods import Bernoulli
 from vaelab.model import VAE
 from vaelab.module import VAEModule
@@ -88,3 +90,16 @@ def test_every_option_of_the_estimators_reads_nothing_back(monkeypatch, loss, la
 def test_the_count_sees_a_read_back(monkeypatch):
     # the non-finite check read every step: one read a step, which the count must see
     assert reads_in_training(monkeypatch, "elbo", "continuous", nonfinite_every=1) == ["Tensor.tolist"] * 4
+
+
+def test_the_sync_free_samplers_draw_the_distributions_they_replace():
+    torch.manual_seed(0)
+    logits = torch.tensor([[0.3, -1.0, 2.0], [0.0, 0.0, 0.5]], dtype=torch.float64)
+    q = SyncFreeOneHotCategorical(logits=logits)
+    frequencies, n = q.sample((200_000,)).mean(0), 200_000
+    torch.testing.assert_close(frequencies, q.probs, rtol=0, atol=5 * (0.25 / n) ** 0.5)  # 5 standard errors at most
+    loc, scale = torch.tensor([0.5, -1.0], requires_grad=True), torch.tensor([2.0, 0.1], requires_grad=True)
+    torch.manual_seed(1)
+    drawn = SyncFreeNormal(loc, scale).sample((3,))
+    torch.manual_seed(1)
+    assert torch.equal(drawn, Normal(loc, scale).rsample((3,)).detach()) and not drawn.requires_grad
