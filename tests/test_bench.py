@@ -16,3 +16,11 @@ def test_bench_prints_its_tables(capsys):
                 "| common recipe |", "| 1 |", "| 2 |",
                 "resident memory", "| 3 | 100 |", "| 7 | 1000 |"):
         assert row in out, row
+
+
+@pytest.mark.parametrize("argument", [["--steps", "0"], ["--nll-samples", "1000", "-5"], ["--repeats", "two"]])
+def test_bench_refuses_a_bad_count_before_any_timing(capsys, argument):
+    with pytest.raises(SystemExit) as exit:
+        bench.main(argument)
+    assert exit.value.code == 2
+    assert "is not accepted: a positive integer" in capsys.readouterr().err

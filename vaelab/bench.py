@@ -216,13 +216,21 @@ def per_epoch(seconds, steps):
     return seconds / steps * EPOCH_STEPS
 
 
+def positive(text):
+    """An argparse type: a positive integer, refused before any timing starts."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not accepted: a positive integer")
+    return int(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=100, help="training steps per timing")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 gives the steadiest ratios)")
-    parser.add_argument("--samples", type=int, nargs="+", default=[1, 4, 16, 64], help="values of S to scale over")
-    parser.add_argument("--nll-samples", type=int, nargs="+", default=[1000, 5000],
+    parser.add_argument("--steps", type=positive, default=100, help="training steps per timing")
+    parser.add_argument("--repeats", type=positive, default=5)
+    parser.add_argument("--threads", type=positive, default=1, help="torch threads (1 gives the steadiest ratios)")
+    parser.add_argument("--samples", type=positive, nargs="+", default=[1, 4, 16, 64],
+                        help="values of S to scale over")
+    parser.add_argument("--nll-samples", type=positive, nargs="+", default=[1000, 5000],
                         help="values of k for the evaluation's memory")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--data-dir", default=None, help="data root (default: $VAELAB_DATA_DIR)")
