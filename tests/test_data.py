@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from vaelab.data import MNIST, BinarizedMNIST, FashionMNIST, FreyFace, LinearGaussian, Omniglot, omniglot
+from vaelab.data.base import binarize
 from vaelab.data.files import CorruptFile
 from vaelab.errors import ConfigError
 from vaelab.likelihoods import check_fit
@@ -194,6 +195,16 @@ def test_real_mnist_and_fashion_have_the_published_splits_and_pixel_mean(cls, me
     assert train.shape == (55000, 28, 28) and val.shape == (5000, 28, 28) and test.shape == (10000, 28, 28)
     assert train.min() == 0 and train.max() == 1
     assert torch.cat([train, val]).double().mean().item() == pytest.approx(mean, abs=5e-7)
+
+
+def test_binarize_draws_bernoulli_of_each_pixel():
+    p = torch.tensor([0.0, 0.01, 0.3, 0.5, 0.9, 1.0])
+    x = binarize(p.expand(200_000, -1).contiguous())
+    assert x.dtype == p.dtype and set(x.unique().tolist()) <= {0.0, 1.0}
+    freq = x.double().mean(0)
+    assert freq[0] == 0 and freq[-1] == 1  # never above 1, never below 0
+    se = (p * (1 - p) / len(x)).sqrt().double()
+    assert ((freq - p).abs()[1:-1] <= 5 * se[1:-1]).all(), (freq, p)
 
 
 @real

