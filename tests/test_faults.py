@@ -53,6 +53,15 @@ def test_skip_leaves_parameters_and_optimizer_moments_untouched(fault):
     assert all(torch.equal(s[k], t[k]) for s, t in zip(state, after_state) for k in s)
 
 
+def test_large_finite_half_precision_gradients_are_not_taken_for_non_finite():
+    model = torch.nn.Linear(1000, 100).half()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    callback = NonFinite("stop", every_n_steps=1)
+    loss = model.weight.sum() + model.bias.sum()  # every gradient is 1: they sum to 100100, above float16's 65504
+    step(callback, model, optimizer, loss)
+    assert callback.pending == []
+
+
 def test_a_finite_step_is_taken_and_stop_raises_naming_the_step():
     model, optimizer = adam_after_one_step()
     params, _ = snapshot(model, optimizer)
