@@ -15,6 +15,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from vaelab.callbacks import configured
 from vaelab.errors import ConfigError, refusal, require
 from vaelab.likelihoods import check_fit
 from vaelab.model import VAE
@@ -123,7 +124,7 @@ def main(cfg: DictConfig):
             cfg, choices = saved_run(run_dir, list(hydra_cfg.overrides.task))
         L.seed_everything(cfg.seed, workers=True)
         module, datamodule = build(cfg, choices)
-        callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+        callbacks = [instantiate(c) for c in configured(cfg.callbacks, cfg.trainer)]
     except Exception as e:
         if refusal(e) is None:
             raise

@@ -8,7 +8,9 @@ from pathlib import Path
 import lightning.pytorch as L
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import TQDMProgressBar
 from omegaconf import OmegaConf
 from torch.distributions import Normal
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -33,24 +35,28 @@ class HostReads(TorchDispatchMode, L.Callback):
 
     def __init__(self, monkeypatch):
         super().__init__()
-        self.reads, self.active = [], False
+        self.reads, self.batches, self.batch, self.active = [], set(), None, False  # batches: those with a read
         for name in READ_METHODS:
             monkeypatch.setattr(torch.Tensor, name, self.recording(name, getattr(torch.Tensor, name)))
 
     def recording(self, name, method):
         def read(tensor, *args, **kwargs):
             if self.active:
-                self.reads.append(f"Tensor.{name}")
+                self.record(f"Tensor.{name}")
             return method(tensor, *args, **kwargs)
         return read
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if func.overloadpacket.__name__ in READS_BACK:
-            self.reads.append(str(func))
+            self.record(str(func))
         return func(*args, **(kwargs or {}))
 
+    def record(self, read):
+        self.reads.append(read)
+        self.batches.add(self.batch)
+
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.active = True
+        self.active, self.batch = True, batch_idx
         self.__enter__()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
@@ -58,18 +64,20 @@ class HostReads(TorchDispatchMode, L.Callback):
         self.active = False
 
 
-def reads_in_training(monkeypatch, loss, latent, nonfinite_every, **loss_args):
+def reads_in_training(monkeypatch, loss, latent, nonfinite_every, progress_bar=None, log_every=1000, **loss_args):
+    """The reads of 4 training steps (6 with a progress bar), or with a progress bar the batches that read."""
     cfg = OmegaConf.merge(OmegaConf.load(CONF / "loss" / f"{loss}.yaml"), {"loss": loss_args})
     latent_cfg = OmegaConf.merge(OmegaConf.load(CONF / "latent" / f"{latent}.yaml"), LATENTS[latent])
     vae = VAE(instantiate(latent_cfg), Bernoulli(), (8, 8), hidden=(16,))
     module = VAEModule(vae, instantiate(cfg.loss), S=cfg.get("S", 1))
     counter = HostReads(monkeypatch)
-    trainer = L.Trainer(max_epochs=1, limit_train_batches=4, limit_val_batches=0, log_every_n_steps=1000,
-                        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False,
-                        callbacks=[Cost(), NonFinite("stop", every_n_steps=nonfinite_every), counter])
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=6 if progress_bar else 4, limit_val_batches=0,
+                        log_every_n_steps=log_every, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=progress_bar is not None, enable_model_summary=False,
+                        callbacks=[*([progress_bar] if progress_bar else []), Cost(),  # before the count's batch end
+                                   NonFinite("stop", every_n_steps=nonfinite_every), counter])
     trainer.fit(module, datamodule=Digits(batch_size=32))
-    return counter.reads
+    return counter.batches if progress_bar else counter.reads
 
 
 @pytest.mark.parametrize("loss,latent", VALID)
@@ -90,6 +98,17 @@ def test_every_option_of_the_estimators_reads_nothing_back(monkeypatch, loss, la
 def test_the_count_sees_a_read_back(monkeypatch):
     # the non-finite check read every step: one read a step, which the count must see
     assert reads_in_training(monkeypatch, "elbo", "continuous", nonfinite_every=1) == ["Tensor.tolist"] * 4
+
+
+def test_train_pys_progress_bar_reads_the_device_only_on_the_steps_that_log(monkeypatch):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["trainer.log_every_n_steps=3"])
+    bar = instantiate(cfg.callbacks.progress_bar)
+    # metrics are logged at batches 2 and 5; a refresh reads them back
+    assert reads_in_training(monkeypatch, "elbo", "continuous", 1000, bar, log_every=3) == {2, 5}
+    # Lightning's own bar refreshes every step, reading the last logged metrics on the steps between
+    lightning_default = TQDMProgressBar()
+    assert reads_in_training(monkeypatch, "elbo", "continuous", 1000, lightning_default, log_every=3) == {2, 3, 4, 5}
 
 
 def test_the_sync_free_samplers_draw_the_distributions_they_replace():

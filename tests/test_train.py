@@ -96,3 +96,12 @@ def test_compile_trains_compiled_nets_whose_checkpoint_an_uncompiled_model_loads
     state = torch.load(train.dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     assert all(torch.equal(value, state[name]) for name, value in module.state_dict().items())
     assert all(math.isfinite(float(row["val/elbo"])) for row in metrics(train.dir) if row.get("val/elbo"))
+
+
+def test_the_progress_bar_is_shown_when_asked_and_dropped_otherwise(train):
+    # trainer.enable_progress_bar is true in a terminal; every other test here runs without one (and so without
+    # the callbacks group's progress bar, which Lightning would refuse beside enable_progress_bar=false)
+    short = ["dataset=digits", "trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.limit_val_batches=1",
+             "trainer.limit_test_batches=1", "nll_samples=0"]
+    assert "Epoch 0" in train(*short, "trainer.enable_progress_bar=true").stdout
+    assert "Epoch 0" not in train(*short).stdout
