@@ -14,6 +14,7 @@ REFUSED = [
     (["lr=0"], ["lr=0", "a positive learning rate"]),
     (["dataset.batch_size=0"], ["dataset.batch_size=0", "a positive integer"]),
     (["trainer.max_epochs=0"], ["trainer.max_epochs=0", "a positive integer, or -1"]),
+    (["trainer.log_every_n_steps=0"], ["trainer.log_every_n_steps=0", "a positive integer"]),
     (["latent.D=0"], ["latent.D=0", "a positive latent size"]),
     (["loss=vargrad", "latent=discrete", "latent.K=1"], ["latent.K=1", "at least 2 classes"]),
     (["nonfinite=maybe"], ["nonfinite='maybe'", "one of stop, skip"]),
