@@ -65,20 +65,21 @@ class EpochTimer(L.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def make_trainer(steps, device, log_dir, callbacks, epochs=1):
+def make_trainer(steps, device, log_dir, callbacks, epochs=1, profiler=None):
     return L.Trainer(max_epochs=epochs, limit_train_batches=steps, limit_val_batches=0, accelerator=device,
                      devices=1, logger=CSVLogger(log_dir, name="bench"), enable_progress_bar=False,
-                     enable_model_summary=False, callbacks=callbacks)
+                     enable_model_summary=False, callbacks=callbacks, profiler=profiler)
 
 
-def train_callbacks(output_dir):
-    """train.py's default callbacks, from conf/callbacks/default.yaml, writing under `output_dir` (no progress bar:
-    no contender has one)."""
+def train_config(output_dir):
+    """train.py's default callbacks (conf/callbacks/default.yaml), writing under `output_dir`, and its profiler
+    (conf/trainer/default.yaml); no progress bar: no contender has one."""
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=[f"hydra.runtime.output_dir={output_dir}", "trainer.enable_progress_bar=false"],
                       return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
-        return [instantiate(callback) for callback in configured(cfg.callbacks, cfg.trainer)]
+        return [instantiate(callback) for callback in configured(cfg.callbacks, cfg.trainer)], \
+            instantiate(cfg.trainer.profiler)
 
 
 def time_vaelab(datamodule, latent, objective, S, steps, device, log_dir, compile=False):
@@ -88,8 +89,9 @@ def time_vaelab(datamodule, latent, objective, S, steps, device, log_dir, compil
         vae.compile_networks()
     module = VAEModule(vae, objective, S=S)
     timer = EpochTimer()
-    callbacks = [timer, *train_callbacks(tempfile.mkdtemp(dir=log_dir))]  # a run folder of its own
-    make_trainer(steps, device, log_dir, callbacks, epochs=1 + compile).fit(module, datamodule=datamodule)
+    callbacks, profiler = train_config(tempfile.mkdtemp(dir=log_dir))  # a run folder of its own
+    make_trainer(steps, device, log_dir, [timer, *callbacks], epochs=1 + compile, profiler=profiler).fit(
+        module, datamodule=datamodule)
     return timer.seconds
 
 
