@@ -5,6 +5,9 @@ import warnings
 
 import pytest
 import torch
+from torch.distributions import Bernoulli as TorchBernoulli
+from torch.distributions import Independent
+from torch.nn import functional as F
 
 from vaelab.errors import ConfigError
 from vaelab.likelihoods import Bernoulli, ContinuousBernoulli, Gaussian, check_fit
@@ -66,3 +69,19 @@ def test_a_likelihood_that_is_no_density_on_the_data_is_refused_and_a_poor_fit_w
         for likelihood, support in [(Bernoulli(), "binary"), (ContinuousBernoulli(), "unit"),
                                     (Gaussian(), "unit"), (Gaussian(), "real")]:
             check_fit(likelihood, "it", support, "d")
+
+
+def test_bernoulli_log_likelihood_is_torchs_summed_over_pixels_with_the_same_gradient():
+    """IndependentBernoulli negates after the sum; values and gradients are torch's Bernoulli's, broadcast over S."""
+    torch.manual_seed(0)
+    logits = (3 * torch.randn(4, 5, 6)).requires_grad_()   # [S, B, pixels]
+    x = torch.rand(5, 2, 3).lt(0.4).float()                # [B, 2, 3]
+    found = Bernoulli().distribution(logits, (2, 3)).log_prob(x)
+    expected = Independent(TorchBernoulli(logits=logits.unflatten(-1, (2, 3))), 2).log_prob(x)
+    closed = (x * F.logsigmoid(logits.unflatten(-1, (2, 3))) + (1 - x) * F.logsigmoid(-logits.unflatten(-1, (2, 3))))
+    torch.testing.assert_close(found, expected)
+    torch.testing.assert_close(found, closed.sum((-1, -2)))
+    assert found.shape == (4, 5)
+    weights = torch.randn(4, 5)
+    torch.testing.assert_close(torch.autograd.grad((found * weights).sum(), logits)[0],
+                               torch.autograd.grad((expected * weights).sum(), logits)[0])
