@@ -5,8 +5,8 @@
 Contenders, timed in one process, interleaved, median of repeats, over the same number of steps
 of the same MLP VAE (784-512-256-20, batch 128, Adam) on the same MNIST, dynamically binarised:
 - `vaelab`: train.py's path: the MNIST data module, VAEModule and an injected objective, a
-  Lightning Trainer with a CSV logger and train.py's default callbacks (checkpoints, figures, cost, wall clock,
-  non-finite check, RNG state, interrupt);
+  Lightning Trainer with a CSV logger, train.py's default callbacks (checkpoints, figures, cost, wall clock,
+  non-finite check, RNG state, interrupt) and its profiler slot (vaelab.profiler.Unprofiled);
   `vaelab, compile=true` the same with torch.compile'd networks, timed after a first epoch that compiles;
 - `hand-written`: a plain PyTorch loop over the in-memory tensor with the loss written by hand, vaelab's
   optimiser (Adam, fused on CPU and CUDA) and vaelab's binarisation (1[u < p]), so that its ratio to vaelab is
@@ -14,8 +14,9 @@ of the same MLP VAE (784-512-256-20, batch 128, Adam) on the same MNIST, dynamic
   torch.bernoulli, as most hand-written loops have them;
 - `common recipe`: torchvision's MNIST with per-item ToTensor and binarisation, a DataLoader and
   a plain LightningModule with Lightning's default checkpointing, as in the PyTorch examples' VAE.
-Seconds per epoch are the per-step time times the steps of a 55k-image epoch; at S samples a timing
-runs max(5, steps / S) steps. Last, the memory of evaluation: the peak over the resting footprint of
+Seconds per epoch are the per-step time times the steps of a 55k-image epoch (the median over repeats); at
+S samples a timing runs max(5, steps / S) steps. A ratio is the median over repeats of the two contenders'
+ratio within a repeat, where they ran one after the other, with its range. Last, the memory of evaluation: the peak over the resting footprint of
 test/nll with k importance samples on a batch of test images, for chunk sizes of the samples.
 """
 
@@ -213,12 +214,20 @@ def evaluation_memory(datamodule, device, ks, chunks=(100, 1000)):
 
 
 def interleaved(contenders, repeats):
-    """Median seconds of each contender, running them in turn `repeats` times."""
+    """Seconds of each contender in each of `repeats` rounds, running them in turn."""
     times = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, run in contenders.items():
             times[name].append(run())
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
+
+
+def ratio(times, name, baseline):
+    """Median over rounds of name's time over baseline's in the same round (run one after the other, so that a
+    slow spell of the machine weighs on both), with the lowest and highest: "1.09x (1.05-1.14)"."""
+    ratios = sorted(a / b for a, b in zip(times[name], times[baseline]))
+    spread = f" ({ratios[0]:.2f}-{ratios[-1]:.2f})" if len(ratios) > 1 else ""
+    return f"{statistics.median(ratios):.2f}x{spread}"
 
 
 def per_epoch(seconds, steps):
@@ -261,17 +270,17 @@ def main(argv=None):
 
     base = interleaved({
         "vaelab": lambda: time_vaelab(datamodule, Gaussian(20), ELBO(), 1, steps, device, workdir),
+        "hand-written": lambda: time_hand_written(data, (40, 20), gaussian_loss, 1, steps, device),
         "vaelab, compile=true": lambda: time_vaelab(datamodule, Gaussian(20), ELBO(), 1, steps, device, workdir,
                                                     compile=True),
-        "hand-written": lambda: time_hand_written(data, (40, 20), gaussian_loss, 1, steps, device),
         "hand-written, typical": lambda: time_hand_written(data, (40, 20), gaussian_loss, 1, steps, device,
                                                            typical=True),
         "common recipe": lambda: time_recipe(loader, steps, device, workdir),
     }, args.repeats)
-    print("| loss=elbo, S=1 | s/epoch | vs hand-written |\n| --- | --- | --- |")
+    print("| loss=elbo, S=1 | s/epoch | vs hand-written (range over repeats) |\n| --- | --- | --- |")
     for name, seconds in base.items():
-        print(f"| {name} | {per_epoch(seconds, steps):.2f} | {seconds / base['hand-written']:.2f}x |")
-    print(f"\ncommon recipe / vaelab: {base['common recipe'] / base['vaelab']:.2f}x\n")
+        print(f"| {name} | {per_epoch(statistics.median(seconds), steps):.2f} | {ratio(base, name, 'hand-written')} |")
+    print(f"\ncommon recipe / vaelab: {ratio(base, 'common recipe', 'vaelab')}\n")
 
     print("| S | elbo vaelab | elbo hand-written | ratio | variance (discrete) vaelab | hand-written | ratio |\n"
           "| --- | --- | --- | --- | --- | --- | --- |")
@@ -284,9 +293,9 @@ def main(argv=None):
                                             device, workdir),
             "variance hand": lambda: time_hand_written(data, (200, 200), variance_loss, max(S, 2), steps, device),
         }, args.repeats)
-        print(f"| {S} | {per_epoch(t['elbo'], steps):.2f} | {per_epoch(t['elbo hand'], steps):.2f} | "
-              f"{t['elbo'] / t['elbo hand']:.2f}x | {per_epoch(t['variance'], steps):.2f} | "
-              f"{per_epoch(t['variance hand'], steps):.2f} | {t['variance'] / t['variance hand']:.2f}x |")
+        epoch = {name: per_epoch(statistics.median(seconds), steps) for name, seconds in t.items()}
+        print(f"| {S} | {epoch['elbo']:.2f} | {epoch['elbo hand']:.2f} | {ratio(t, 'elbo', 'elbo hand')} | "
+              f"{epoch['variance']:.2f} | {epoch['variance hand']:.2f} | {ratio(t, 'variance', 'variance hand')} |")
 
     memory = MemoryTrace()
     module = VAEModule(VAE(Gaussian(20), Bernoulli(), (28, 28), HIDDEN), ELBO())
