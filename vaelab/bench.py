@@ -225,7 +225,7 @@ def interleaved(contenders, repeats):
 def ratio(times, name, baseline):
     """Median over rounds of name's time over baseline's in the same round (run one after the other, so that a
     slow spell of the machine weighs on both), with the lowest and highest: "1.09x (1.05-1.14)"."""
-    ratios = sorted(a / b for a, b in zip(times[name], times[baseline]))
+    ratios = sorted(a / b for a, b in zip(times[name], times[baseline], strict=True))
     spread = f" ({ratios[0]:.2f}-{ratios[-1]:.2f})" if len(ratios) > 1 else ""
     return f"{statistics.median(ratios):.2f}x{spread}"
 
