@@ -7,10 +7,15 @@ import signal
 import subprocess
 import time
 
+import lightning.pytorch as L
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from tests.conftest import ROOT
 from vaelab.errors import ConfigError
 from vaelab.resume import saved_run
 
@@ -106,3 +111,35 @@ def test_resume_continues_the_wandb_run(tmp_path, monkeypatch):
     assert os.environ["WANDB_RUN_ID"] == "abc123" and os.environ["WANDB_RESUME"] == "allow"
     with pytest.raises(ConfigError, match="trainer.epochs"):
         saved_run(tmp_path, ["trainer.epochs=3"])
+
+
+class Worsening(L.LightningModule):
+    """Trains a scalar; its val/elbo gets worse every epoch, so best.ckpt is epoch 0's."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def training_step(self, x, batch_idx):
+        return (self.w - x).pow(2).mean()
+
+    def validation_step(self, x, batch_idx):
+        self.log("val/elbo", -float(self.current_epoch))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_last_checkpoint_is_every_epochs_end_even_when_val_elbo_does_not_improve(tmp_path):
+    """train.py's checkpoint callbacks: last.ckpt follows training (Lightning 2.6's save_last follows best.ckpt)."""
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[f"hydra.runtime.output_dir={tmp_path}"], return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        checkpoints = [instantiate(cfg.callbacks.checkpoint), instantiate(cfg.callbacks.last)]
+    data = torch.utils.data.DataLoader(torch.ones(4, 1), batch_size=2)
+    L.Trainer(max_epochs=3, callbacks=checkpoints, logger=False, enable_progress_bar=False,
+              enable_model_summary=False).fit(Worsening(), data, data)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    best = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=False)
+    assert (last["epoch"], last["global_step"]) == (2, 6)
+    assert (best["epoch"], best["global_step"]) == (0, 2)
