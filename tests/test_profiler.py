@@ -17,8 +17,9 @@ class Recording(VAEModule):
         return super().training_step(x, batch_idx)
 
 
-def test_unprofiled_contexts_nest_and_record_nothing():
+def test_unprofiled_hands_out_one_shared_context_that_nests():
     profiler = Unprofiled()
+    assert profiler.profile("outer") is profiler.profile("inner")   # nothing built per hook call
     with profiler.profile("outer"), profiler.profile("inner"):
         pass
     assert profiler.summary() == ""

@@ -16,8 +16,9 @@ of the same MLP VAE (784-512-256-20, batch 128, Adam) on the same MNIST, dynamic
   a plain LightningModule with Lightning's default checkpointing, as in the PyTorch examples' VAE.
 Seconds per epoch are the per-step time times the steps of a 55k-image epoch (the median over repeats); at
 S samples a timing runs max(5, steps / S) steps. A ratio is the median over repeats of the two contenders'
-ratio within a repeat, where they ran one after the other, with its range. Last, the memory of evaluation: the peak over the resting footprint of
-test/nll with k importance samples on a batch of test images, for chunk sizes of the samples.
+ratio within a repeat, where they ran one after the other, with its range. Last, the memory of evaluation:
+the peak over the resting footprint of test/nll with k importance samples on a batch of test images, for
+chunk sizes of the samples.
 """
 
 import argparse
@@ -79,8 +80,8 @@ def train_config(output_dir):
         cfg = compose("train", overrides=[f"hydra.runtime.output_dir={output_dir}", "trainer.enable_progress_bar=false"],
                       return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
-        return [instantiate(callback) for callback in configured(cfg.callbacks, cfg.trainer)], \
-            instantiate(cfg.trainer.profiler)
+        callbacks = [instantiate(callback) for callback in configured(cfg.callbacks, cfg.trainer)]
+        return callbacks, instantiate(cfg.trainer.profiler)
 
 
 def time_vaelab(datamodule, latent, objective, S, steps, device, log_dir, compile=False):
