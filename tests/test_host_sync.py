@@ -1,6 +1,6 @@
 """The training step never waits for the device: no value is read back to the host (`.item()`, `bool()`,
-`float()`, `.tolist()` and ops whose output size depends on values) between a batch's start and its end, for
-every estimator and latent, on steps that log nothing. Seen through a dispatch mode on the CPU, so reads
+`float()`, `.tolist()` and ops whose output size depends on values) from a batch's start to the next's (Lightning's
+own bookkeeping after the batch included), for every estimator and latent, on steps that log nothing. Seen through a dispatch mode on the CPU, so reads
 inside a kernel (below the dispatcher) are not counted; vaelab.latents avoids the known ones."""
 
 from pathlib import Path
@@ -10,7 +10,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger
 from omegaconf import OmegaConf
 from torch.distributions import Normal
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -23,6 +23,7 @@ from vaelab.latents import SyncFreeNormal, SyncFreeOneHotCategorical
 from vaelab.likelihoods import Bernoulli
 from vaelab.model import VAE
 from vaelab.module import VAEModule
+from vaelab.progress import ProgressBar
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 READS_BACK = {"_local_scalar_dense", "nonzero", "masked_select", "_unique2", "repeat_interleave"}  # aten ops
@@ -31,7 +32,8 @@ LATENTS = {"continuous": {"D": 4}, "discrete": {"D": 3, "K": 4}, "binary": {"D":
 
 
 class HostReads(TorchDispatchMode, L.Callback):
-    """Records reads of device values by the host from each training batch's start to its end."""
+    """Records reads of device values by the host from each training batch's start to the next's (or the epoch's
+    end)."""
 
     def __init__(self, monkeypatch):
         super().__init__()
@@ -56,15 +58,21 @@ class HostReads(TorchDispatchMode, L.Callback):
         self.batches.add(self.batch)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.stop()
         self.active, self.batch = True, batch_idx
         self.__enter__()
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.__exit__(None, None, None)
-        self.active = False
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.stop()
+
+    def stop(self):
+        if self.active:
+            self.__exit__(None, None, None)
+            self.active = False
 
 
-def reads_in_training(monkeypatch, loss, latent, nonfinite_every, progress_bar=None, log_every=1000, **loss_args):
+def reads_in_training(monkeypatch, loss, latent, nonfinite_every, progress_bar=None, log_every=1000, logger=False,
+                      **loss_args):
     """The count of host reads over 6 training steps: its `reads`, and the `batches` that read."""
     cfg = OmegaConf.merge(OmegaConf.load(CONF / "loss" / f"{loss}.yaml"), {"loss": loss_args})
     latent_cfg = OmegaConf.merge(OmegaConf.load(CONF / "latent" / f"{latent}.yaml"), LATENTS[latent])
@@ -72,7 +80,7 @@ def reads_in_training(monkeypatch, loss, latent, nonfinite_every, progress_bar=N
     module = VAEModule(vae, instantiate(cfg.loss), S=cfg.get("S", 1))
     counter = HostReads(monkeypatch)
     trainer = L.Trainer(max_epochs=1, limit_train_batches=6, limit_val_batches=0,
-                        log_every_n_steps=log_every, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        log_every_n_steps=log_every, accelerator="cpu", logger=logger, enable_checkpointing=False,
                         enable_progress_bar=progress_bar is not None, enable_model_summary=False,
                         callbacks=[*([progress_bar] if progress_bar else []), Cost(),  # before the count's batch end
                                    NonFinite("stop", every_n_steps=nonfinite_every), counter])
@@ -100,16 +108,22 @@ def test_the_count_sees_a_read_back(monkeypatch):
     assert reads_in_training(monkeypatch, "elbo", "continuous", nonfinite_every=1).reads == ["Tensor.tolist"] * 6
 
 
+def test_logging_reads_the_device_only_on_the_steps_that_log(monkeypatch, tmp_path):
+    # the logger reads the metrics at batches 2 and 5; had the module logged one with prog_bar=True, Lightning
+    # would read it back at the end of every later batch of the epoch as well
+    count = reads_in_training(monkeypatch, "elbo", "continuous", 1000, log_every=3, logger=CSVLogger(tmp_path))
+    assert count.batches == {2, 5}
+
+
 def test_train_pys_progress_bar_reads_the_device_only_on_the_steps_that_log(monkeypatch):
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=["trainer.log_every_n_steps=3"])
     bar = instantiate(cfg.callbacks.progress_bar)
     # metrics are logged at batches 2 and 5; a refresh reads them back
     assert reads_in_training(monkeypatch, "elbo", "continuous", 1000, bar, log_every=3).batches == {2, 5}
-    # Lightning's own bar refreshes every step, reading the last logged metrics on the steps between
-    lightning_default = TQDMProgressBar()
-    count = reads_in_training(monkeypatch, "elbo", "continuous", 1000, lightning_default, log_every=3)
-    assert count.batches == {2, 3, 4, 5}
+    # refreshed every step, the bar reads the last logged metrics on the steps between
+    every_step = ProgressBar(refresh_rate=1)
+    assert reads_in_training(monkeypatch, "elbo", "continuous", 1000, every_step, log_every=3).batches == {2, 3, 4, 5}
 
 
 def test_the_sync_free_samplers_draw_the_distributions_they_replace():

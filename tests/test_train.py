@@ -103,7 +103,8 @@ def test_the_progress_bar_is_shown_when_asked_and_dropped_otherwise(train):
     # the callbacks group's progress bar, which Lightning would refuse beside enable_progress_bar=false)
     short = ["dataset=digits", "trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.limit_val_batches=1",
              "trainer.limit_test_batches=1", "nll_samples=0"]
-    assert "Epoch 0" in train(*short, "trainer.enable_progress_bar=true").stdout
+    shown = train(*short, "trainer.enable_progress_bar=true", "trainer.log_every_n_steps=2").stdout
+    assert "Epoch 0" in shown and "train/loss=" in shown and "train/elbo=" in shown and "val/elbo=" in shown
     assert "Epoch 0" not in train(*short).stdout
 
 

@@ -62,8 +62,8 @@ class VAEModule(L.LightningModule):
         with unchecked():
             estimate = self.objective(self.vae, x, self.S)
         if self.logs_this_step():
-            self.log("train/loss", estimate.loss, prog_bar=True)
-            self.log("train/elbo", estimate.elbo.mean(), prog_bar=True)
+            self.log("train/loss", estimate.loss)  # not prog_bar=True: vaelab.progress says why
+            self.log("train/elbo", estimate.elbo.mean())
             for name, value in estimate.metrics.items():
                 self.log(f"train/{name}", value)
         return estimate.loss
