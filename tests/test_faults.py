@@ -72,6 +72,15 @@ def test_a_finite_step_is_taken_and_stop_raises_naming_the_step():
         step(callback, model, optimizer, model(torch.ones(4, 3)).sum() * float("nan"))
 
 
+def test_stop_names_the_parameters_whose_gradients_are_non_finite():
+    model, optimizer = adam_after_one_step()
+    callback = NonFinite("stop", every_n_steps=1)
+    out = model(torch.ones(4, 3)).sum()
+    # sqrt at 0: the loss stays finite, the bias's gradient is nan, the weight's is finite
+    with pytest.raises(NonFiniteError, match=r"loss=[-0-9.e]+, non-finite gradients: bias; objective Linear"):
+        step(callback, model, optimizer, out + torch.sqrt(model.bias.abs().sum() * 0))
+
+
 def test_checked_every_n_steps_stop_names_the_first_bad_step_at_the_check():
     model, optimizer = adam_after_one_step()
     callback = NonFinite("stop", every_n_steps=3)
