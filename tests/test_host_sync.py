@@ -137,3 +137,12 @@ def test_the_sync_free_samplers_draw_the_distributions_they_replace():
     drawn = SyncFreeNormal(loc, scale).sample((3,))
     torch.manual_seed(1)
     assert torch.equal(drawn, Normal(loc, scale).rsample((3,)).detach()) and not drawn.requires_grad
+    torch.manual_seed(2)
+    z = SyncFreeNormal(loc, scale).rsample((3,))  # reparameterised in two ops: the same draws and gradients
+    torch.manual_seed(2)
+    expected = Normal(loc, scale).rsample((3,))
+    torch.testing.assert_close(z, expected)
+    weights = torch.randn(3, 2)
+    for got, want in zip(torch.autograd.grad((z * weights).sum(), (loc, scale)),
+                         torch.autograd.grad((expected * weights).sum(), (loc, scale)), strict=True):
+        torch.testing.assert_close(got, want)

@@ -31,7 +31,11 @@ def one_hot_argmax(scores):
 
 class SyncFreeNormal(Normal):
     """N(loc, scale) sampled as loc + scale * eps, eps ~ N(0, I): torch.normal reads min(scale) >= 0 back
-    to the host."""
+    to the host. Drawn in two ops to torch's four (randn, addcmul), and one backward op to its two."""
+
+    def rsample(self, sample_shape=torch.Size()):
+        eps = torch.randn(self._extended_shape(sample_shape), dtype=self.loc.dtype, device=self.loc.device)
+        return torch.addcmul(self.loc, eps, self.scale)
 
     def sample(self, sample_shape=torch.Size()):
         with torch.no_grad():
@@ -69,13 +73,14 @@ class Gaussian(nn.Module):
         self.D = D
         self.param_size = 2 * D
         self.register_buffer("_zero", torch.zeros(D))
+        self.register_buffer("_one", torch.ones(D), persistent=False)  # not in checkpoints: older ones lack it
 
     def posterior(self, params):
         mu, logvar = params.chunk(2, dim=-1)
         return Independent(SyncFreeNormal(mu, torch.exp(0.5 * logvar)), 1)
 
     def prior(self):
-        return Independent(StandardNormal(self._zero, torch.ones_like(self._zero)), 1)
+        return Independent(StandardNormal(self._zero, self._one), 1)
 
     def flatten(self, z):
         return z
