@@ -53,7 +53,7 @@ class NonFinite(L.Callback):
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        values = torch.stack([self.loss.float(), *(p.grad.sum(dtype=torch.float32) for p in params)])
+        values = torch.stack([self.loss, *(p.grad.sum(dtype=torch.float32) for p in params)])  # promotes
         self.pending.append((trainer.global_step, trainer.current_epoch, params, values))
         if len(self.pending) >= self.interval(trainer):
             self.check(pl_module, optimizer)
