@@ -1,7 +1,8 @@
 """The training step never waits for the device: no value is read back to the host (`.item()`, `bool()`,
-`float()`, `.tolist()` and ops whose output size depends on values) from a batch's start to the next's (Lightning's
-own bookkeeping after the batch included), for every estimator and latent, on steps that log nothing. Seen through a dispatch mode on the CPU, so reads
-inside a kernel (below the dispatcher) are not counted; vaelab.latents avoids the known ones."""
+`float()`, `.tolist()` and ops whose output size depends on values) from a batch's start to the next's
+(Lightning's own bookkeeping after the batch included), for every estimator and latent, on steps that log
+nothing. Seen through a dispatch mode on the CPU, so reads inside a kernel (below the dispatcher) are not
+counted; vaelab.latents avoids the known ones."""
 
 from pathlib import Path
 
