@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from vaelab.data import MNIST, BinarizedMNIST, FashionMNIST, FreyFace, LinearGaussian, Omniglot, omniglot
-from vaelab.data.base import binarize
+from vaelab.data.base import Batches, binarize
 from vaelab.data.files import CorruptFile
 from vaelab.errors import ConfigError
 from vaelab.likelihoods import check_fit
@@ -205,6 +205,20 @@ def test_binarize_draws_bernoulli_of_each_pixel():
     assert freq[0] == 0 and freq[-1] == 1  # never above 1, never below 0
     se = (p * (1 - p) / len(x)).sqrt().double()
     assert ((freq - p).abs()[1:-1] <= 5 * se[1:-1]).all(), (freq, p)
+
+
+def test_an_epoch_serves_every_row_once_in_batches_shuffled_for_training_only():
+    x = torch.arange(10.0).unsqueeze(1)
+    torch.manual_seed(0)
+    shuffled, ordered = list(Batches(x, 4, shuffle=True)), list(Batches(x, 4, shuffle=False))
+    assert len(Batches(x, 4, shuffle=True)) == 3 and [len(b) for b in shuffled] == [len(b) for b in ordered] == [4, 4, 2]
+    assert sorted(torch.cat(shuffled).flatten().tolist()) == list(range(10)) and torch.equal(torch.cat(ordered), x)
+    assert not torch.equal(torch.cat(shuffled), x)
+    torch.manual_seed(0)
+    drawn = torch.get_rng_state()
+    epoch = iter(Batches(x, 4, shuffle=True))  # Lightning's check of a loader: no draw until the first batch
+    assert torch.equal(torch.get_rng_state(), drawn)
+    assert torch.equal(torch.cat(list(epoch)), torch.cat(shuffled))  # torch's global RNG
 
 
 @real

@@ -1,12 +1,12 @@
 """In-memory data modules: the whole data set is one tensor on the training device, batches are
 index gathers there, and binarisation is one Bernoulli draw on that device."""
 
+import math
 import os
 from pathlib import Path
 
 import lightning.pytorch as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vaelab.errors import require
 
@@ -33,32 +33,24 @@ def held_out(x: torch.Tensor, seed: int, *sizes: int):
     return pieces[-1], *pieces[:-1]
 
 
-class Rows(Dataset):
-    """A tensor whose items are batches: dataset[indices] is one gather."""
-
-    def __init__(self, x: torch.Tensor):
-        self.x = x
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, indices):
-        return self.x[indices]
-
-
-class IndexBatches(Sampler):
-    """Batches of row indices as tensors on the data's device: a shuffle is one randperm there (from torch's
-    global RNG, so seeding and resume cover it), and no index list crosses from the host each step."""
+class Batches:
+    """An epoch of batches of `x`'s rows, for Lightning, which takes any sized iterable as a data loader: each
+    batch is one index gather on x's device, and a shuffle one randperm there (from torch's global RNG, so
+    seeding and resume cover it); no index list crosses from the host. torch's DataLoader would add its
+    sampler, fetcher and collation, some 45 us a batch, for data already in memory."""
 
     def __init__(self, x: torch.Tensor, batch_size: int, shuffle: bool):
-        self.n, self.device, self.batch_size, self.shuffle = len(x), x.device, batch_size, shuffle
+        self.x, self.batch_size, self.shuffle = x, batch_size, shuffle
 
     def __len__(self):
-        return -(-self.n // self.batch_size)
+        return math.ceil(len(self.x) / self.batch_size)
 
     def __iter__(self):
+        """Draws the order at the first batch, not at iter(): Lightning calls iter() on a loader that is not a
+        DataLoader to check it, once more on resuming, and a resumed run must draw what an unbroken one does."""
         order = torch.randperm if self.shuffle else torch.arange
-        return iter(order(self.n, device=self.device).split(self.batch_size))
+        for index in order(len(self.x), device=self.x.device).split(self.batch_size):
+            yield self.x[index]
 
 
 class InMemoryDataModule(L.LightningDataModule):
@@ -113,8 +105,7 @@ class InMemoryDataModule(L.LightningDataModule):
         return batch
 
     def _loader(self, split, shuffle):
-        x = self.splits[split]
-        return DataLoader(Rows(x), sampler=IndexBatches(x, self.batch_size, shuffle), batch_size=None)
+        return Batches(self.splits[split], self.batch_size, shuffle)
 
     def train_dataloader(self):
         return self._loader("train", shuffle=True)
