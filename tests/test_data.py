@@ -211,7 +211,8 @@ def test_an_epoch_serves_every_row_once_in_batches_shuffled_for_training_only():
     x = torch.arange(10.0).unsqueeze(1)
     torch.manual_seed(0)
     shuffled, ordered = list(Batches(x, 4, shuffle=True)), list(Batches(x, 4, shuffle=False))
-    assert len(Batches(x, 4, shuffle=True)) == 3 and [len(b) for b in shuffled] == [len(b) for b in ordered] == [4, 4, 2]
+    assert len(Batches(x, 4, shuffle=True)) == 3
+    assert [len(b) for b in shuffled] == [len(b) for b in ordered] == [4, 4, 2]
     assert sorted(torch.cat(shuffled).flatten().tolist()) == list(range(10)) and torch.equal(torch.cat(ordered), x)
     assert not torch.equal(torch.cat(shuffled), x)
     torch.manual_seed(0)

@@ -20,6 +20,8 @@ REFUSED = [
     (["nonfinite=maybe"], ["nonfinite='maybe'", "one of stop, skip"]),
     (["callbacks.nonfinite.every_n_steps=0"], ["callbacks.nonfinite.every_n_steps=0", "a positive integer"]),
     (["compile=yes"], ["compile='yes'", "true or false"]),
+    (["trainer.enable_progress_bar=true", "callbacks.progress_bar.metrics=train/loss"],
+     ["callbacks.progress_bar.metrics='train/loss'", "a list of logged metric names"]),
 ]
 
 

@@ -4,6 +4,8 @@ from collections.abc import Sequence
 
 from lightning.pytorch.callbacks import TQDMProgressBar
 
+from vaelab.errors import require
+
 
 class ProgressBar(TQDMProgressBar):
     """Lightning's TQDM bar, also showing the last logged value of each of `metrics`.
@@ -14,6 +16,9 @@ class ProgressBar(TQDMProgressBar):
     """
 
     def __init__(self, refresh_rate: int = 1, metrics: Sequence[str] = ("train/loss", "train/elbo")):
+        require(isinstance(metrics, Sequence) and not isinstance(metrics, str)
+                and all(isinstance(name, str) for name in metrics),
+                "callbacks.progress_bar.metrics", metrics, "a list of logged metric names, e.g. [train/loss]")
         super().__init__(refresh_rate)
         self.metrics = tuple(metrics)
 

@@ -37,7 +37,7 @@ class Batches:
     """An epoch of batches of `x`'s rows, for Lightning, which takes any sized iterable as a data loader: each
     batch is one index gather on x's device, and a shuffle one randperm there (from torch's global RNG, so
     seeding and resume cover it); no index list crosses from the host. torch's DataLoader would add its
-    sampler, fetcher and collation, some 45 us a batch, for data already in memory."""
+    sampler, fetcher, collation and profiler ops for data already in memory (0.14 ms a training step)."""
 
     def __init__(self, x: torch.Tensor, batch_size: int, shuffle: bool):
         self.x, self.batch_size, self.shuffle = x, batch_size, shuffle
