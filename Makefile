@@ -11,7 +11,7 @@ $(BIN)/vaelab-installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
 
-.PHONY: install train test
+.PHONY: install train test lint format
 install: $(BIN)/vaelab-installed
 
 train: install
@@ -19,3 +19,9 @@ train: install
 
 test: install
 	$(BIN)/python -m pytest $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+format: install
+	$(BIN)/ruff format .

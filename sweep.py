@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from vaelab.errors import ConfigError, require
-from vaelab.report import write_report
+from vaelab.reporting.report import write_report
 
 ROOT = Path(__file__).resolve().parent
 SWEEPS = ROOT / "conf" / "sweep"

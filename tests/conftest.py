@@ -15,12 +15,14 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--runslow"):
-        return
-    skip = pytest.mark.skip(reason="slow: give --runslow to run")
+    """Skip `slow` tests unless --runslow, and `requires_data` tests when VAELAB_DATA_DIR is not set."""
+    slow = pytest.mark.skip(reason="slow: give --runslow to run")
+    no_data = pytest.mark.skip(reason="needs the real data sets: set VAELAB_DATA_DIR")
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        if "slow" in item.keywords and not config.getoption("--runslow"):
+            item.add_marker(slow)
+        if "requires_data" in item.keywords and not os.environ.get("VAELAB_DATA_DIR"):
+            item.add_marker(no_data)
 
 
 @pytest.fixture

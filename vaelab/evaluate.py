@@ -10,12 +10,11 @@ import json
 from pathlib import Path
 
 import lightning.pytorch as L
-from hydra.utils import instantiate
+import torch
 from omegaconf import OmegaConf
 
 from vaelab.errors import ConfigError
-from vaelab.model import VAE
-from vaelab.module import VAEModule
+from vaelab.run import build
 
 
 def locate(path):
@@ -30,25 +29,29 @@ def locate(path):
     return path, found[0]
 
 
-def load_run(path, **module_args):
-    """(module with the checkpoint's weights, data module, config) of a run; `module_args` override VAEModule's."""
+def run_choices(run_dir, cfg) -> dict:
+    """The run's config-group choices, from Hydra's record of it (or, without one, the loss's class name)."""
+    hydra_yaml = Path(run_dir) / ".hydra" / "hydra.yaml"
+    if hydra_yaml.exists():
+        return dict(OmegaConf.load(hydra_yaml).hydra.runtime.choices)
+    return {"loss": cfg.loss._target_.rsplit(".", 1)[-1], "latent": cfg.latent._target_.rsplit(".", 1)[-1],
+            "dataset": cfg.dataset._target_.rsplit(".", 1)[-1]}
+
+
+def load_run(path, **overrides):
+    """(module with the checkpoint's weights, data module, config) of a run, rebuilt by the run's own `build`;
+    `overrides` replace top-level keys of its config (e.g. nll_samples). Built uncompiled: a compiled run's
+    checkpoint holds the same parameter names."""
     run_dir, checkpoint = locate(path)
-    cfg = OmegaConf.load(run_dir / "config.yaml")
-    datamodule = instantiate(cfg.dataset)
-    vae = VAE(instantiate(cfg.latent), instantiate(cfg.likelihood), datamodule.event_shape, **instantiate(cfg.net))
-    args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples, nll_samples=cfg.get("nll_samples", 1000),
-                nll_chunk=cfg.get("nll_chunk", 100)) | module_args
-    module = VAEModule.load_from_checkpoint(checkpoint, map_location="cpu", vae=vae, objective=instantiate(cfg.loss), **args)
+    cfg = OmegaConf.merge(OmegaConf.load(run_dir / "config.yaml"), {"compile": False}, overrides)
+    module, datamodule = build(cfg, run_choices(run_dir, cfg))
+    module.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"])
     return module, datamodule, cfg
 
 
 def run_name(path, cfg):
-    """The run's estimator as chosen on the command line (from Hydra's record of it) and its S."""
-    run_dir = locate(path)[0]
-    hydra_yaml = run_dir / ".hydra" / "hydra.yaml"
-    loss = (OmegaConf.load(hydra_yaml).hydra.runtime.choices.loss if hydra_yaml.exists()
-            else cfg.loss._target_.rsplit(".", 1)[-1])
-    return f"{loss} (S={cfg.S})"
+    """The run's estimator as chosen on the command line and its S."""
+    return f"{run_choices(locate(path)[0], cfg)['loss']} (S={cfg.S})"
 
 
 def main(argv=None):

@@ -1,9 +1,11 @@
-"""Lightning's W&B logger, with its run id kept in the run directory."""
+"""Lightning's loggers, made to continue a run: the CSV file kept, the W&B run id kept in the run directory."""
 
+import csv
+import io
 import secrets
 from pathlib import Path
 
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 
 class ResumableWandbLogger(WandbLogger):
@@ -16,3 +18,20 @@ class ResumableWandbLogger(WandbLogger):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_hex(6) + "\n")
         super().__init__(id=path.read_text().strip(), **kwargs)
+
+
+class ResumableCSVLogger(CSVLogger):
+    """Lightning's CSVLogger, except that it continues an existing metrics.csv (a resumed run) where
+    Lightning's would delete it."""
+
+    @property
+    def experiment(self):
+        if self._experiment is not None:
+            return self._experiment
+        path = Path(self.log_dir) / "metrics.csv"
+        kept = path.read_text() if path.exists() else None
+        experiment = super().experiment
+        if kept:
+            path.write_text(kept)
+            experiment.metrics_keys = next(csv.reader(io.StringIO(kept)))
+        return experiment

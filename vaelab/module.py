@@ -8,8 +8,8 @@ from torch import nn
 from torch.distributions import Distribution
 
 from vaelab.errors import require
-from vaelab.evaluation import log_likelihood
-from vaelab.health import ActiveUnits, posterior_health
+from vaelab.metrics.health import ActiveUnits, posterior_health
+from vaelab.metrics.likelihood import log_likelihood
 
 FUSED_ADAM = ("cpu", "cuda")  # devices with torch's fused Adam kernel
 
@@ -18,7 +18,7 @@ FUSED_ADAM = ("cpu", "cuda")  # devices with torch's fused Adam kernel
 def unchecked():
     """torch.distributions skip their argument checks within: each is an `if not tensor.all()`, a host
     synchronisation on a GPU, several a training step; a non-finite encoder output still shows as a non-finite
-    loss (vaelab.faults). Outside training steps (tests, diagnostics, evaluation) the checks stay on."""
+    loss (vaelab.callbacks.nonfinite). Outside training steps (tests, diagnostics, evaluation) the checks stay on."""
     checked = Distribution._validate_args
     Distribution.set_default_validate_args(False)
     try:
@@ -49,20 +49,11 @@ class VAEModule(L.LightningModule):
         if vae.latent.kind == "continuous":
             self.active_units = nn.ModuleDict({stage: ActiveUnits(vae.latent.size) for stage in ("val", "test")})
 
-    def __setattr__(self, name, value):
-        """Lightning records the hook it is in as `_current_fx_name` around each of ~50 hook calls a training step;
-        nn.Module.__setattr__ checks each value for parameters, modules and buffers first (1.9 us), which a hook's
-        name never is (0.2 us stored directly)."""
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
     def training_step(self, x, batch_idx):
         with unchecked():
             estimate = self.objective(self.vae, x, self.S)
         if self.logs_this_step():
-            self.log("train/loss", estimate.loss)  # not prog_bar=True: vaelab.progress says why
+            self.log("train/loss", estimate.loss)  # not prog_bar=True: vaelab.callbacks.progress says why
             self.log("train/elbo", estimate.elbo.mean())
             for name, value in estimate.metrics.items():
                 self.log(f"train/{name}", value)

@@ -1,7 +1,9 @@
-"""Checks that need neither data nor a model, run before any work starts."""
+"""Checks that need neither data nor a model, run before any work starts, and the clean-up of a refused run."""
 
 import difflib
+import shutil
 from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 
 from vaelab.errors import ConfigError, require
@@ -45,3 +47,15 @@ def check_data(datamodule):
         files()
     except (OSError, ValueError) as e:
         raise ConfigError(f"data_dir={str(datamodule.root)!r} is not accepted: {e}") from e
+
+
+def discard(run_dir, hydra_subdir: str, log_name: str):
+    """Remove what Hydra wrote for a run refused before it started: its output subdir, and the folder
+    itself when nothing but an empty job log is left (a resumed run's own files stay)."""
+    run_dir, subdir = Path(run_dir), Path(run_dir) / hydra_subdir
+    shutil.rmtree(subdir, ignore_errors=True)
+    for folder in [*subdir.parents][: len(Path(hydra_subdir).parts) - 1]:
+        with suppress(OSError):
+            folder.rmdir()  # only when empty
+    if all(p.name == log_name and p.stat().st_size == 0 for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir)

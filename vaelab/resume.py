@@ -1,20 +1,13 @@
-"""Continuing a run: its saved config and choices, its RNG state, its W&B run id, and a checkpoint on interruption."""
+"""Continuing a run: its saved config and choices, its metrics trimmed to its checkpoint, and its W&B run id."""
 
 import csv
-import io
 import os
-import random
 from pathlib import Path
 
-import lightning.pytorch as L
-import numpy as np
 import torch
-from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.trainer.states import TrainerFn
 from omegaconf import OmegaConf
 
 from vaelab.errors import ConfigError, require
-from vaelab.status import INTERRUPTS
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
@@ -68,53 +61,3 @@ def trim_metrics(run_dir: Path, step: int):
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
-
-
-class ResumableCSVLogger(CSVLogger):
-    """Lightning's CSVLogger, except that it continues an existing metrics.csv (a resumed run) where
-    Lightning's would delete it."""
-
-    @property
-    def experiment(self):
-        if self._experiment is not None:
-            return self._experiment
-        path = Path(self.log_dir) / "metrics.csv"
-        kept = path.read_text() if path.exists() else None
-        experiment = super().experiment
-        if kept:
-            path.write_text(kept)
-            experiment.metrics_keys = next(csv.reader(io.StringIO(kept)))
-        return experiment
-
-
-class RNGState(L.Callback):
-    """Keeps Python's, NumPy's and torch's (CPU and CUDA) random states in every checkpoint and restores
-    them on resume, so a resumed run draws the same samples as one that was never stopped."""
-
-    def state_dict(self):
-        numpy = np.random.get_state(legacy=False)
-        return {"python": random.getstate(), "numpy": {**numpy, "state": {
-                    "key": torch.from_numpy(numpy["state"]["key"].astype(np.int64)), "pos": numpy["state"]["pos"]}},
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-    def load_state_dict(self, state_dict):
-        random.setstate(state_dict["python"])
-        numpy = state_dict["numpy"]
-        np.random.set_state({**numpy, "state": {"key": numpy["state"]["key"].numpy().astype(np.uint32),
-                                                "pos": numpy["state"]["pos"]}})
-        torch.set_rng_state(state_dict["torch"])
-        if state_dict["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state_dict["cuda"])
-
-
-class InterruptCheckpoint(L.Callback):
-    """On SIGTERM (pre-emption) or SIGINT (Ctrl-C) during fit, saves the trainer's state to `path`
-    before Lightning exits, so that `resume=RUN_DIR` continues from there."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def on_exception(self, trainer, pl_module, exception):
-        if isinstance(exception, INTERRUPTS) and trainer.state.fn == TrainerFn.FITTING:
-            trainer.save_checkpoint(self.path)

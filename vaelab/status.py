@@ -8,7 +8,6 @@
 
 import json
 import logging
-import shutil
 import sys
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import lightning.pytorch as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from vaelab.faults import NonFiniteError
+from vaelab.callbacks.nonfinite import NonFiniteError
 
 STATUS_FILE = "status.json"
 INTERRUPTS = (KeyboardInterrupt, SIGTERMException)
@@ -106,15 +105,3 @@ def finish_wandb(failed: bool):
     wandb = sys.modules.get("wandb")  # loaded only when a W&B logger was built; never import it here
     if wandb is not None and wandb.run is not None:
         wandb.finish(exit_code=int(failed))
-
-
-def discard(run_dir, hydra_subdir: str, log_name: str):
-    """Remove what Hydra wrote for a run refused before it started: its output subdir, and the folder
-    itself when nothing but an empty job log is left (a resumed run's own files stay)."""
-    run_dir, subdir = Path(run_dir), Path(run_dir) / hydra_subdir
-    shutil.rmtree(subdir, ignore_errors=True)
-    for folder in [*subdir.parents][: len(Path(hydra_subdir).parts) - 1]:
-        with suppress(OSError):
-            folder.rmdir()  # only when empty
-    if all(p.name == log_name and p.stat().st_size == 0 for p in run_dir.iterdir()):
-        shutil.rmtree(run_dir)

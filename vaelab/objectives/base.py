@@ -8,16 +8,15 @@ and moved with the model). One call per training step:
 draws all S samples at once (shape [S, B, ...]) and returns the loss to backpropagate, the
 ELBO per datum (detached; the same quantity for every objective, so curves compare) and any
 extra metrics. An objective that gives the encoder one signal and the decoder another also
-returns each routed term (`terms`, summing to `loss`), built with the other side detached. An objective declares the latent kinds it supports and its least S, and
-`check` refuses a bad pair before training starts.
+returns each routed term (`terms`, summing to `loss`), built with the other side detached.
+An objective declares the latent kinds it supports and its least S; `problems` says why a pair
+cannot train, so that a bad pair is refused before training starts.
 """
 
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-
-from vaelab.errors import ConfigError
 
 LATENT_KINDS = ("continuous", "discrete", "binary")
 
@@ -47,11 +46,6 @@ class Objective(nn.Module):
         if S < self.min_samples:
             found.append(f"S={S} is below its least S, {self.min_samples}")
         return found
-
-    def check(self, kind: str, S: int):
-        """Raise ConfigError when this objective cannot train latent `kind` with S samples."""
-        if found := self.problems(kind, S):
-            raise ConfigError("; ".join(found))
 
     def forward(self, vae, x, S: int) -> Estimate:
         raise NotImplementedError

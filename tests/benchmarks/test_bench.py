@@ -1,13 +1,12 @@
 """The benchmark runs at a tiny size and prints its tables (timings are its output, not asserted)."""
 
-import os
 
 import pytest
 
-from vaelab import bench
+from benchmarks import bench
 
 
-@pytest.mark.skipif(not os.environ.get("VAELAB_DATA_DIR"), reason="needs MNIST under VAELAB_DATA_DIR")
+@pytest.mark.requires_data
 def test_bench_prints_its_tables(capsys):
     bench.main(["--steps", "2", "--repeats", "1", "--samples", "1", "2", "--nll-samples", "3", "7"])
     out = capsys.readouterr().out

@@ -3,8 +3,8 @@
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
-from vaelab.health import kl_divergence as health_kl
 from vaelab.latents import Gaussian
+from vaelab.metrics.health import kl_divergence as health_kl
 
 
 def test_gaussian_kl_from_the_prior_is_torchs_general_normal_kl_with_the_same_gradient():

@@ -1,12 +1,12 @@
 """How much vaelab costs over a hand-written loop, and how it compares with the common recipe.
 
-    python -m vaelab.bench [--steps 430] [--repeats 5] [--threads 1] [--samples 1 4 16 64]
+    python -m benchmarks.bench [--steps 430] [--repeats 5] [--threads 1] [--samples 1 4 16 64]
 
 Contenders, timed in one process, interleaved, median of repeats, over the same number of steps
 of the same MLP VAE (784-512-256-20, batch 128, Adam) on the same MNIST, dynamically binarised:
 - `vaelab`: train.py's path: the MNIST data module, VAEModule and an injected objective, a
   Lightning Trainer with a CSV logger, train.py's default callbacks (checkpoints, figures, cost, wall clock,
-  non-finite check, RNG state, interrupt) and its profiler slot (vaelab.profiler.Unprofiled);
+  non-finite check, RNG state, interrupt);
   `vaelab, compile=true` the same with torch.compile'd networks, timed after a first epoch that compiles;
 - `hand-written`: a plain PyTorch loop over the in-memory tensor with the loss written by hand, vaelab's
   optimiser (Adam, fused on CPU and CUDA) and vaelab's binarisation (1[u < p]), so that its ratio to vaelab is
@@ -41,16 +41,16 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.nn import functional as F
 from torchvision import transforms
 
-from vaelab.callbacks import configured
 from vaelab.data import MNIST
 from vaelab.data.base import binarize
-from vaelab.evaluation import log_likelihood
 from vaelab.latents import Categorical, Gaussian
 from vaelab.likelihoods import Bernoulli
+from vaelab.metrics.likelihood import log_likelihood
 from vaelab.model import VAE
 from vaelab.module import FUSED_ADAM, VAEModule
 from vaelab.nets import mlp
 from vaelab.objectives import ELBO, VarianceLoss
+from vaelab.run import callback_configs
 
 BATCH, HIDDEN, PIXELS = 128, (512, 256), 784
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -80,7 +80,7 @@ def train_config(output_dir):
         cfg = compose("train", overrides=[f"hydra.runtime.output_dir={output_dir}", "trainer.enable_progress_bar=false"],
                       return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
-        callbacks = [instantiate(callback) for callback in configured(cfg.callbacks, cfg.trainer)]
+        callbacks = [instantiate(callback) for callback in callback_configs(cfg.callbacks, cfg.trainer)]
         return callbacks, instantiate(cfg.trainer.profiler)
 
 

@@ -1,4 +1,4 @@
-"""Callbacks that log what Lightning measures but does not log."""
+"""Wall-clock time, logged so that curves can be read against it."""
 
 from lightning.pytorch.callbacks import Timer
 
@@ -10,9 +10,3 @@ class WallClock(Timer):
     def on_validation_epoch_end(self, trainer, pl_module):
         if not trainer.sanity_checking:
             pl_module.log("time/elapsed", self.time_elapsed("train"))
-
-
-def configured(callbacks, trainer) -> list:
-    """The configs of a run's callbacks: every one in the callbacks group, except the progress bar where
-    trainer.enable_progress_bar is false (Lightning refuses a progress bar callback then)."""
-    return [c for name, c in callbacks.items() if name != "progress_bar" or trainer.enable_progress_bar]

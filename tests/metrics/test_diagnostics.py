@@ -9,10 +9,11 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
+from vaelab.callbacks.diagnostics import GradientDiagnostics
 from vaelab.data import Digits
-from vaelab.diagnostics import GradientDiagnostics, gradient_statistics
 from vaelab.latents import Gaussian
 from vaelab.likelihoods import Bernoulli
+from vaelab.metrics.gradients import gradient_statistics
 from vaelab.model import VAE
 from vaelab.module import VAEModule
 from vaelab.objectives import ELBO, Reinforce

@@ -9,12 +9,12 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from vaelab import plots
+from vaelab.callbacks.figures import publish
 from vaelab.errors import ConfigError
-from vaelab.figures import publish
 from vaelab.latents import Binary, Categorical, Gaussian
 from vaelab.likelihoods import Bernoulli
 from vaelab.model import VAE
+from vaelab.reporting import plots
 
 H, W = 6, 5
 

@@ -49,10 +49,10 @@ def test_continuous_bernoulli_is_a_normalised_density_on_the_unit_interval(logit
 
 
 def test_continuous_bernoulli_mean_is_its_own_not_the_sigmoid():
-    l = torch.tensor([2.0], dtype=torch.float64)
-    lam = torch.sigmoid(l)
+    logit = torch.tensor([2.0], dtype=torch.float64)
+    lam = torch.sigmoid(logit)
     expected = lam / (2 * lam - 1) + 1 / (2 * torch.atanh(1 - 2 * lam))   # Loaiza-Ganem & Cunningham, eq. 6
-    torch.testing.assert_close(ContinuousBernoulli().mean(l, (1,)), expected)
+    torch.testing.assert_close(ContinuousBernoulli().mean(logit, (1,)), expected)
 
 
 def test_a_likelihood_that_is_no_density_on_the_data_is_refused_and_a_poor_fit_warned():

@@ -109,7 +109,7 @@ def test_the_progress_bar_is_shown_when_asked_and_dropped_otherwise(train):
 
 
 def test_training_profiles_nothing_by_default_and_profiles_when_asked(train):
-    # the default profiler slot is vaelab's no-op one (it saves Lightning's per-hook cost); a named one replaces it
+    # no profiler by default (trainer.profiler=null); a named one profiles
     short = ["dataset=digits", "trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.limit_val_batches=1",
              "trainer.limit_test_batches=1", "nll_samples=0"]
     assert "Profiler Report" in train(*short, "trainer.profiler=simple").stderr

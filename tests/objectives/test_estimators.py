@@ -6,11 +6,11 @@ import math
 import pytest
 import torch
 
-from tests.toys import X, GaussianToy, assert_unbiased, discrepancy, tiny_vae, total_variance
-from vaelab.diagnostics import flat_grad, gradient_draws
-from vaelab import exact
+from tests.toys import GaussianToy, X, assert_unbiased, discrepancy, tiny_vae, total_variance
 from vaelab.errors import ConfigError
 from vaelab.latents import Binary, Categorical, Gaussian
+from vaelab.metrics import exact
+from vaelab.metrics.gradients import flat_grad, gradient_draws
 from vaelab.objectives import ELBO, IWAE, VIMCO, DisARM, GumbelSoftmax, Reinforce, VarianceLoss
 
 N = 3000

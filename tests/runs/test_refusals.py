@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 REFUSED = [
-    (["loss=varience"], ["loss='varience'", "one of disarm, elbo, gumbel, iwae, reinforce, vargrad, variance, vimco", "did you mean loss=variance"]),
+    (["loss=varience"], ["loss='varience'", "one of disarm, elbo, gumbel, iwae, reinforce, vargrad, variance, vimco",
+                         "did you mean loss=variance"]),
     (["hydra.mode=MULTIRUN", "loss=elbo,varience"], ["loss='varience'", "did you mean loss=variance"]),
     (["latent=continous"], ["latent='continous'", "did you mean latent=continuous"]),
     (["lr=0"], ["lr=0", "a positive learning rate"]),
@@ -46,7 +47,7 @@ def test_a_missing_data_root_is_refused_naming_the_folder_and_the_variable(train
     assert_refused(result, [f"data_dir='{missing}'", "not found", "VAELAB_DATA_DIR"], train.dir)
 
 
-@pytest.mark.skipif(not os.environ.get("VAELAB_DATA_DIR"), reason="needs the real MNIST files")
+@pytest.mark.requires_data
 def test_a_truncated_data_file_is_refused_by_its_checksum(train, tmp_path_factory):
     real = Path(os.environ["VAELAB_DATA_DIR"]) / "MNIST" / "raw"
     raw = tmp_path_factory.mktemp("data") / "MNIST" / "raw"

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from vaelab.faults import NonFinite, NonFiniteError
+from vaelab.callbacks.nonfinite import NonFinite, NonFiniteError
 
 BUDGET = ["trainer.max_epochs=3", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
           "trainer.limit_test_batches=1", "trainer.log_every_n_steps=1"]

@@ -23,9 +23,9 @@ from vaelab.data.files import CorruptFile
 from vaelab.errors import ConfigError
 from vaelab.likelihoods import check_fit
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 DATA = os.environ.get("VAELAB_DATA_DIR")
-real = pytest.mark.skipif(not DATA, reason="VAELAB_DATA_DIR is not set")
+real = pytest.mark.requires_data
 DATASETS = sorted(p.stem for p in (CONF / "dataset").glob("*.yaml"))
 LIKELIHOOD = {"mnist": "bernoulli", "fashion_mnist": "bernoulli", "binarized_mnist": "bernoulli",
               "omniglot": "bernoulli", "digits": "bernoulli", "frey_face": "gaussian", "linear_gaussian": "gaussian"}

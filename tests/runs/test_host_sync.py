@@ -16,17 +16,17 @@ from omegaconf import OmegaConf
 from torch.distributions import Normal
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from tests.test_train import VALID
-from vaelab.cost import Cost
+from tests.runs.test_train import VALID
+from vaelab.callbacks.cost import Cost
+from vaelab.callbacks.nonfinite import NonFinite
+from vaelab.callbacks.progress import ProgressBar
 from vaelab.data import Digits
-from vaelab.faults import NonFinite
 from vaelab.latents import SyncFreeNormal, SyncFreeOneHotCategorical
 from vaelab.likelihoods import Bernoulli
 from vaelab.model import VAE
 from vaelab.module import VAEModule
-from vaelab.progress import ProgressBar
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 READS_BACK = {"_local_scalar_dense", "nonzero", "masked_select", "_unique2", "repeat_interleave"}  # aten ops
 READ_METHODS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__")  # torch.Tensor's
 LATENTS = {"continuous": {"D": 4}, "discrete": {"D": 3, "K": 4}, "binary": {"D": 6}}

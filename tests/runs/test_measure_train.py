@@ -39,5 +39,5 @@ def test_a_run_measures_and_draws_and_the_commands_redo_it(train):
                   "--accelerator", "cpu")
     assert math.isclose(json.loads(out[out.index("{"):])["test/nll"], nll, rel_tol=1e-5)  # same checkpoint, seeds, k
     picture = train.dir / "side_by_side.png"
-    command("vaelab.plots", str(train.dir), str(train.dir / "checkpoints" / "last.ckpt"), "--out", str(picture))
+    command("vaelab.reporting.plots", str(train.dir), str(train.dir / "checkpoints" / "last.ckpt"), "--out", str(picture))
     assert Image.open(picture).size == (600, 340)

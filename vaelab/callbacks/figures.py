@@ -7,8 +7,8 @@ import lightning.pytorch as L
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from torchvision.io import read_image
 
-from vaelab import plots
 from vaelab.errors import require
+from vaelab.reporting import plots
 from vaelab.rng import fixed_batch, seeded
 
 

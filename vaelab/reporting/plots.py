@@ -2,7 +2,7 @@
 reconstructions, prior samples, a discrete-latent traversal and learning curves.
 
 Image grids are decoded means E[x|z] laid out by torchvision's make_grid (2-pixel padding).
-`python -m vaelab.plots RUN_DIR [RUN_DIR ...] --out FILE` sets several runs' manifolds side by side.
+`python -m vaelab.reporting.plots RUN_DIR [RUN_DIR ...] --out FILE` sets several runs' manifolds side by side.
 """
 
 import argparse
@@ -83,7 +83,8 @@ def learning_curves(metrics_csv, keys=("train/elbo", "val/elbo"), size=(6.4, 4.0
 
 
 def side_by_side(images, panel: float = 3.0, dpi=100):
-    """(name, image [C, H, W]) pairs in one row, each image titled with its name; a Figure of (panel*len, panel+0.4) inches at dpi."""
+    """(name, image [C, H, W]) pairs in one row, each titled with its name; a Figure of (panel*len, panel+0.4)
+    inches at dpi."""
     figure, axes = plt.subplots(1, len(images), figsize=(panel * len(images), panel + 0.4), dpi=dpi, squeeze=False)
     for ax, (name, image) in zip(axes[0], images):
         ax.imshow(image.permute(1, 2, 0).cpu().numpy())
@@ -107,7 +108,7 @@ def save(image_or_figure, path: Path) -> Path:
 def main(argv=None):
     from vaelab.evaluate import load_run, run_name
 
-    parser = argparse.ArgumentParser(prog="python -m vaelab.plots", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m vaelab.reporting.plots", description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run directories (or checkpoints) with a 2-D continuous latent")
     parser.add_argument("--out", default="manifolds.png", help="PNG to write")
     parser.add_argument("-n", type=int, default=20, help="grid side of each manifold")

@@ -8,10 +8,10 @@ from torch.distributions import AffineTransform, Normal, TransformedDistribution
 from torch.distributions import kl_divergence as closed_form_kl
 
 from tests.toys import X, tiny_vae
-from vaelab import exact
-from vaelab.evaluation import log_likelihood
-from vaelab.health import ActiveUnits, kl_divergence, posterior_health
 from vaelab.latents import Binary, Categorical
+from vaelab.metrics import exact
+from vaelab.metrics.health import ActiveUnits, kl_divergence, posterior_health
+from vaelab.metrics.likelihood import log_likelihood
 
 LATENTS = {"categorical": lambda: Categorical(D=2, K=3), "binary": lambda: Binary(D=3)}
 

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from tests.toys import X, GaussianToy, assert_unbiased, discrepancy, tiny_vae
-from vaelab.diagnostics import flat_grad, gradient_draws
-from vaelab import exact
+from tests.toys import GaussianToy, X, assert_unbiased, discrepancy, tiny_vae
 from vaelab.latents import Binary, Gaussian
+from vaelab.metrics import exact
+from vaelab.metrics.gradients import flat_grad, gradient_draws
 from vaelab.objectives import ELBO, IWAE, VIMCO, DisARM, Reinforce, VarianceLoss
 
 N = 3000

@@ -1,0 +1,18 @@
+"""A checkpoint on pre-emption or Ctrl-C, so that `resume=RUN_DIR` continues from there."""
+
+import lightning.pytorch as L
+from lightning.pytorch.trainer.states import TrainerFn
+
+from vaelab.status import INTERRUPTS
+
+
+class InterruptCheckpoint(L.Callback):
+    """On SIGTERM (pre-emption) or SIGINT (Ctrl-C) during fit, saves the trainer's state to `path`
+    before Lightning exits, so that `resume=RUN_DIR` continues from there."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def on_exception(self, trainer, pl_module, exception):
+        if isinstance(exception, INTERRUPTS) and trainer.state.fn == TrainerFn.FITTING:
+            trainer.save_checkpoint(self.path)

@@ -1,0 +1,20 @@
+"""The OmegaConf resolvers that vaelab's configs use; registered before Hydra composes a config."""
+
+import sys
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+
+def sweep_group():
+    """The W&B group of a run: the sweep it belongs to (its directory), none for a single run."""
+    hydra = HydraConfig.get()
+    return hydra.sweep.dir if hydra.mode == RunMode.MULTIRUN else None
+
+
+def register_resolvers():
+    OmegaConf.register_new_resolver("isatty", lambda: sys.stdout.isatty(), replace=True)
+    OmegaConf.register_new_resolver("if_resume", lambda resume, then, fresh: fresh if resume is None else then,
+                                    replace=True)
+    OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)
