@@ -2,6 +2,7 @@
 
 Each latent is an `nn.Module` (so a learned prior is a parameter of the model) with
 - `kind`: "continuous", "discrete" or "binary", what estimators declare support for;
+- `depth`: the number of stochastic layers (1 here; several in `vaelab.hierarchical`);
 - `param_size`: how many numbers the encoder emits per datum;
 - `posterior(params)` and `prior()`: torch.distributions whose event is the whole latent;
 - `flatten(z)`: z as the decoder's input vector;
@@ -66,6 +67,7 @@ class Gaussian(nn.Module):
     """z in R^D; q(z|x) = N(mu, diag sigma^2) from (mu, log sigma^2); p(z) = N(0, I)."""
 
     kind = "continuous"
+    depth = 1
 
     def __init__(self, D: int = 20):
         super().__init__()
@@ -94,6 +96,7 @@ class Categorical(nn.Module):
     """z = D one-hot vectors of K classes; q(z|x) = prod_d Cat(softmax(l_d)); p(z) uniform or learned."""
 
     kind = "discrete"
+    depth = 1
 
     def __init__(self, D: int = 20, K: int = 10, learn_prior: bool = False):
         super().__init__()
@@ -140,6 +143,7 @@ class Binary(nn.Module):
     """z in {0,1}^D; q(z|x) = prod_d Bernoulli(sigmoid(l_d)); p(z) = Bernoulli(1/2)^D or learned."""
 
     kind = "binary"
+    depth = 1
 
     def __init__(self, D: int = 200, learn_prior: bool = False):
         super().__init__()

@@ -46,7 +46,7 @@ class VAEModule(L.LightningModule):
         self.vae, self.objective = vae, objective
         self.S, self.lr, self.eval_samples = S, lr, eval_samples
         self.nll_samples, self.nll_chunk = nll_samples, nll_chunk
-        if vae.latent.kind == "continuous":
+        if vae.latent.kind == "continuous" and vae.latent.depth == 1:  # E_q[z|x] has no closed form for L > 1
             self.active_units = nn.ModuleDict({stage: ActiveUnits(vae.latent.size) for stage in ("val", "test")})
 
     def training_step(self, x, batch_idx):

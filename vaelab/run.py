@@ -37,14 +37,14 @@ def estimators():
     return found
 
 
-def check_estimator(name, objective, kind, S):
+def check_estimator(name, objective, kind, S, depth=1):
     """Refuse a loss x latent x S that cannot train, naming the estimators that can."""
-    problems = objective.problems(kind, S)
+    problems = objective.problems(kind, S, depth)
     if not problems:
         return
     found = estimators().items()
-    for_kind = [f"loss={n} (S>={o.min_samples})" for n, (o, _) in found if kind in o.latents]
-    at_S = [f"loss={n}" for n, (o, _) in found if not o.problems(kind, S)]
+    for_kind = [f"loss={n} (S>={o.min_samples})" for n, (o, _) in found if not o.problems(kind, o.min_samples, depth)]
+    at_S = [f"loss={n}" for n, (o, _) in found if not o.problems(kind, S, depth)]
     raise ConfigError(
         f"loss={name} with latent={kind}, S={S}: {'; '.join(problems)}. "
         f"Estimators for latent={kind}: {', '.join(for_kind) or 'none'}; "
@@ -69,7 +69,7 @@ def build(cfg, choices) -> tuple[VAEModule, L.LightningDataModule]:
     check_budget(cfg.trainer)
     require(cfg.get("compile", False) in (True, False), "compile", cfg.get("compile"), "true or false")
     latent, objective = instantiate(cfg.latent), instantiate(cfg.loss)
-    check_estimator(choices["loss"], objective, latent.kind, cfg.S)
+    check_estimator(choices["loss"], objective, latent.kind, cfg.S, latent.depth)
     module_args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples,
                        nll_samples=cfg.nll_samples, nll_chunk=cfg.nll_chunk)
     datamodule = instantiate(cfg.dataset)

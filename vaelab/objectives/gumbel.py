@@ -19,6 +19,7 @@ class GumbelSoftmax(Objective):
     """
 
     latents = ("discrete", "binary")
+    hierarchical = False  # relaxes one layer's posterior; a chain of relaxed layers is not built
 
     def __init__(self, tau0: float = 1.0, tau_min: float = 0.5, rate: float = 1e-4,
                  straight_through: bool = False, analytic_kl: bool = True):
