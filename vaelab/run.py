@@ -45,9 +45,10 @@ def check_estimator(name, objective, kind, S, depth=1):
     found = estimators().items()
     for_kind = [f"loss={n} (S>={o.min_samples})" for n, (o, _) in found if not o.problems(kind, o.min_samples, depth)]
     at_S = [f"loss={n}" for n, (o, _) in found if not o.problems(kind, S, depth)]
+    latent = f"{kind} (L={depth})" if depth > 1 else kind
     raise ConfigError(
-        f"loss={name} with latent={kind}, S={S}: {'; '.join(problems)}. "
-        f"Estimators for latent={kind}: {', '.join(for_kind) or 'none'}; "
+        f"loss={name} with latent={latent}, S={S}: {'; '.join(problems)}. "
+        f"Estimators for latent={latent}: {', '.join(for_kind) or 'none'}; "
         f"of those, with S={S}: {', '.join(at_S) or 'none'}.")
 
 
