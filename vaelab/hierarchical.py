@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
-from torch.distributions import Distribution, constraints
+from torch.distributions import Distribution
 
 from vaelab.errors import require
 from vaelab.latents import Binary, Categorical, Gaussian
@@ -39,10 +39,6 @@ class Chain(Distribution):
     @property
     def has_rsample(self):
         return self.latent.kind == "continuous"
-
-    @constraints.dependent_property(is_discrete=False, event_dim=1)
-    def support(self):
-        return constraints.real_vector
 
     def layers(self, z):
         """The distribution of each layer given the layer drawn before it in z, in drawing order."""
@@ -94,6 +90,8 @@ class Hierarchical(nn.Module):
         require(all(type(h) is int and h >= 1 for h in hidden), "latent.hidden", hidden,
                 "a list of positive integer sizes ([] for linear conditionals)")
         require(type(classes) is int and classes >= 2, "latent.classes", classes, "at least 2 classes per variable")
+        require(not learn_prior or kinds[-1] != "continuous", "latent.learn_prior", learn_prior,
+                "false when the top layer is continuous (its prior is N(0, I))")
         self.depth = len(widths)
         self.kind = kinds[0] if len(set(kinds)) == 1 else "discrete"
         build = {"binary": lambda D, learn: Binary(D, learn_prior=learn),

@@ -93,7 +93,7 @@ def test_samples_and_reconstructions_draw_through_both_layers():
     (dict(widths=[200, 0]), "latent.widths=[200, 0]"), (dict(widths=[]), "latent.widths=[]"),
     (dict(widths=[2.5]), "latent.widths=[2.5]"), (dict(widths=[2, 2], kinds=["binary"]), "latent.kinds=['binary']"),
     (dict(widths=[2], kinds=["gaussian"]), "latent.kinds=['gaussian']"), (dict(hidden=[0]), "latent.hidden=[0]"),
-    (dict(classes=1), "latent.classes=1"),
+    (dict(classes=1), "latent.classes=1"), (dict(kinds=["binary", "continuous"], learn_prior=True), "latent.learn_prior=True"),
 ])
 def test_bad_layers_are_refused_naming_the_key(arguments, named):
     with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("]", r"\]")):
