@@ -7,7 +7,9 @@ Each latent is an `nn.Module` (so a learned prior is a parameter of the model) w
 - `flatten(z)`: z as the decoder's input vector;
 - `support()` (discrete kinds): every value of z, for exact enumeration on tiny models;
 - `relaxed(dist, temperature)` and `hard(z)` (discrete kinds): the Concrete relaxation of a
-  posterior or prior, and the support value a relaxed z rounds to (for straight-through).
+  posterior or prior, and the support value a relaxed z rounds to (for straight-through);
+- `tempered(dist, temperature)`: a posterior or prior flattened (temperature > 1) or sharpened (< 1),
+  for reference distributions of the variance loss.
 """
 
 import itertools
@@ -85,6 +87,10 @@ class Gaussian(nn.Module):
     def flatten(self, z):
         return z
 
+    def tempered(self, dist, temperature):
+        """N(mu, (temperature * sigma)^2): the scale multiplied by the temperature."""
+        return Independent(SyncFreeNormal(dist.base_dist.loc, dist.base_dist.scale * temperature), 1)
+
     @property
     def size(self):
         return self.D
@@ -121,6 +127,10 @@ class Categorical(nn.Module):
         as exp of its log-space version, whose densities stay finite at low temperature."""
         base = ExpRelaxedCategorical(temperature, logits=dist.base_dist.logits)
         return TransformedDistribution(Independent(base, 1), [ExpTransform()])
+
+    def tempered(self, dist, temperature):
+        """Cat(softmax(logits / temperature)) per variable."""
+        return Independent(SyncFreeOneHotCategorical(logits=dist.base_dist.logits / temperature), 1)
 
     def hard(self, z):
         """The one-hot vector at each variable's largest entry."""
@@ -165,6 +175,10 @@ class Binary(nn.Module):
         """Binary Concrete (relaxed Bernoulli) per variable, as sigmoid of its logistic logit-space version."""
         base = LogitRelaxedBernoulli(temperature, logits=dist.base_dist.logits)
         return TransformedDistribution(Independent(base, 1), [SigmoidTransform()])
+
+    def tempered(self, dist, temperature):
+        """Bernoulli(sigmoid(logits / temperature)) per variable."""
+        return Independent(_Bernoulli(logits=dist.base_dist.logits / temperature), 1)
 
     def hard(self, z):
         """1 where z > 1/2, else 0."""
