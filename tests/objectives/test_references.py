@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch.distributions import Bernoulli, Independent, OneHotCategorical
 
+from tests.runs.test_host_sync import reads_in_training
 from tests.toys import X, assert_unbiased, tiny_vae
 from vaelab.errors import ConfigError
 from vaelab.latents import Binary, Categorical
@@ -234,3 +235,11 @@ def test_train_refuses_a_bad_reference_before_any_work(train):
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "vaelab: loss.reference='mixtur' is not accepted: one of posterior, prior, mixture, tempered" in result.stderr
     assert {p.name for p in train.dir.iterdir()} <= {"train.log"}    # no config, checkpoint or status written
+
+
+@pytest.mark.parametrize("latent,options", [
+    ("discrete", {"reference": "mixture"}), ("binary", {"reference": "prior", "decoder": "iwae"}),
+    ("continuous", {"reference": "tempered"}),
+])
+def test_references_read_nothing_back_from_the_device(monkeypatch, latent, options):
+    assert reads_in_training(monkeypatch, "variance", latent, nonfinite_every=1000, **options).reads == []
