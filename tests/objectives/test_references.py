@@ -117,6 +117,18 @@ def test_vargrad_encoder_gets_the_variance_and_the_decoder_draws_of_q(kind, refe
     assert_unbiased(batched_draws(objective, vae, S, "decoder", term="decoder"), decoder_truth)
 
 
+@pytest.mark.parametrize("reference", REFERENCES)
+@pytest.mark.parametrize("decoder", ["elbo", "iwae"])
+def test_routed_terms_leave_the_other_side_untouched(reference, decoder):
+    vae = vae_with("binary", learn_prior=True)
+    estimate = loss(reference, decoder, 0.5)(vae, X, 4)
+    torch.testing.assert_close(sum(estimate.terms.values()), estimate.loss)
+    assert exact_grad(estimate.terms["encoder"], vae, "decoder").abs().max() == 0
+    assert exact_grad(estimate.terms["encoder"], vae, "latent").abs().max() == 0
+    assert exact_grad(estimate.terms["decoder"], vae, "encoder").abs().max() == 0
+    assert exact_grad(estimate.terms["decoder"], vae, "latent").abs().max() > 0
+
+
 def test_for_r_equal_to_q_the_encoder_gradient_is_twice_that_of_the_kl_to_the_true_posterior():
     """grad_phi Var_q[f] = -2 E_q[f grad log q] = 2 grad_phi KL(q || p(z|x)), KL = log p(x) - ELBO."""
     vae = vae_with("categorical")
