@@ -255,3 +255,26 @@ def test_train_refuses_a_bad_reference_before_any_work(train):
 ])
 def test_references_read_nothing_back_from_the_device(monkeypatch, latent, options):
     assert reads_in_training(monkeypatch, "variance", latent, nonfinite_every=1000, **options).reads == []
+
+
+def test_every_cell_of_the_references_sweep_composes_and_can_train():
+    """conf/sweep/references.yaml: each latent x loss x reference of its grid builds, with the issue's mix 0.5 and
+    temperature 2, S=4, and no objection from the objective."""
+    from itertools import product
+
+    from hydra import compose, initialize_config_dir
+
+    grid = OmegaConf.load(CONF / "sweep" / "references.yaml").hydra.sweeper.params
+    assert grid.seed == "0,1,2"
+    cells = list(product(*(grid[key].split(",") for key in ("latent", "loss", "loss.reference"))))
+    assert len(cells) == 16
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        for latent, name, reference in cells:
+            cfg = compose("train", overrides=["+sweep=references", f"latent={latent}", f"loss={name}",
+                                              f"loss.reference={reference}"])
+            assert cfg.dataset._target_.endswith("BinarizedMNIST") and cfg.S == 4 and "diagnostics" in cfg.callbacks
+            objective = instantiate(cfg.loss)
+            assert objective.problems(instantiate(cfg.latent).kind, cfg.S) == []
+            assert type(objective.reference).__name__.lower() == reference
+            assert (objective.decoder, getattr(objective.reference, "mix", 0.5),
+                    getattr(objective.reference, "temperature", 2.0)) == ({"variance": "variance"}.get(name, "elbo"), 0.5, 2.0)
