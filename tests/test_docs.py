@@ -1,7 +1,7 @@
 """The documentation says what the code does: every message that README.md or docs/ quotes is what train.py
-prints today for the command beside it, with the exit code beside it; every relative link leads to a file
-(and heading); every repository path, `python -m` module and `_target_=` named exists; every Python block is
-code that runs in the test suite.
+prints today for the command beside it, with the exit code beside it; every example command's config
+composes; every relative link leads to a file (and heading); every repository path, `python -m` module and
+`_target_=` named exists; every Python block is code that runs in the test suite.
 
 A quoted message is a `vaelab: ...` span in a table row that also holds a `python train.py ...` command and
 an exit code; in the message `...` stands for any text. The commands run in one Python process (torch and
@@ -14,11 +14,14 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -29,6 +32,7 @@ REPO_PATH = re.compile(r"`((?:vaelab|tests|conf|benchmarks|docs)/[\w./-]*|train\
 MODULE = re.compile(r"python -m ([\w.]+)")
 TARGET = re.compile(r"_target_=([\w.]+)")
 PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+EXAMPLE = re.compile(r"^ {4,}(?:\.venv/bin/)?(?:python (train\.py|sweep\.py)|make train ARGS=)(.*)$")
 RUN_DIR = ["loss=vargrad", "dataset=digits", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
            "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "nll_samples=0"]
 
@@ -146,3 +150,53 @@ def test_python_blocks_are_code_that_the_tests_run(path):
     sources = [p.read_text() for p in (ROOT / "tests").rglob("*.py")]
     for block in PYTHON_BLOCK.findall(path.read_text()):
         assert any(block in source for source in sources), f"{path.name}: a Python block found in no test file:\n{block}"
+
+
+def example_commands():
+    """(where, overrides) of every train.py, sweep.py NAME and `make train` example in a code block: the
+    overrides as one job of it would compose them (the first value of each sweep; sweep.py's grid as +sweep=NAME).
+    Commands with placeholders (RUN_DIR, DIR: upper case) are left out."""
+    found, pending = [], ""
+    for where, line in lines():
+        line = pending + line.strip() if pending else line
+        if line.endswith("\\"):
+            pending = line[:-1]
+            continue
+        pending, match = "", EXAMPLE.match(line)
+        if not match:
+            continue
+        script, rest = match.groups()
+        args = shlex.split(rest.split("#")[0])
+        if script is None:  # make train ARGS="...": one quoted word
+            args = shlex.split(args[0])
+        if script == "sweep.py":
+            if args[0] == "report":
+                continue
+            args = [f"+sweep={args[0]}", *args[1:]]
+        args = [a for a in args if a not in ("-m", "--multirun")]
+        if not any(re.search(r"\b[A-Z][A-Z_]+\b", a.split("=", 1)[-1]) for a in args):
+            found.append((where, args))
+    return found
+
+
+def one_job(args):
+    parser = OverridesParser.create()
+    overrides = []
+    for arg in args:
+        override = parser.parse_override(arg)
+        first = next(override.sweep_string_iterator()) if override.is_sweep_override() else None
+        overrides.append(f"{override.get_key_element()}={first}" if first is not None else arg)
+    return overrides
+
+
+def test_every_example_command_composes():
+    examples = example_commands()
+    assert len(examples) >= 6, examples
+    failed = []
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        for where, args in examples:
+            try:
+                compose("train", overrides=one_job(args), return_hydra_config=True)
+            except Exception as e:  # noqa: BLE001 - Hydra's errors for a missing key or option, reported together
+                failed.append(f"{where}: {' '.join(args)}: {type(e).__name__}: {e}")
+    assert not failed, "\n".join(failed)
