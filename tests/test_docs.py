@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.utils import instantiate
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -153,9 +154,9 @@ def test_python_blocks_are_code_that_the_tests_run(path):
 
 
 def example_commands():
-    """(where, overrides) of every train.py, sweep.py NAME and `make train` example in a code block: the
-    overrides as one job of it would compose them (the first value of each sweep; sweep.py's grid as +sweep=NAME).
-    Commands with placeholders (RUN_DIR, DIR: upper case) are left out."""
+    """(where, overrides, sweep) of every train.py, sweep.py NAME and `make train` example in a code block:
+    the overrides as one job of it would compose them (the first value of each sweep; sweep.py's grid as
+    +sweep=NAME), and whether it is a sweep. Commands with placeholders (RUN_DIR, DIR: upper case) are left out."""
     found, pending = [], ""
     for where, line in lines():
         line = pending + line.strip() if pending else line
@@ -173,9 +174,10 @@ def example_commands():
             if args[0] == "report":
                 continue
             args = [f"+sweep={args[0]}", *args[1:]]
+        sweep = script == "sweep.py" or bool({"-m", "--multirun"} & set(args))
         args = [a for a in args if a not in ("-m", "--multirun")]
         if not any(re.search(r"\b[A-Z][A-Z_]+\b", a.split("=", 1)[-1]) for a in args):
-            found.append((where, args))
+            found.append((where, args, sweep))
     return found
 
 
@@ -189,14 +191,18 @@ def one_job(args):
     return overrides
 
 
-def test_every_example_command_composes():
+def test_every_example_command_composes_and_builds_its_estimator():
+    """Each example's config composes, its loss and latent instantiate, and a single run's pair can train (a
+    sweep's first job may be one it skips by design)."""
     examples = example_commands()
     assert len(examples) >= 6, examples
     failed = []
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        for where, args in examples:
+        for where, args, sweep in examples:
             try:
-                compose("train", overrides=one_job(args), return_hydra_config=True)
-            except Exception as e:  # noqa: BLE001 - Hydra's errors for a missing key or option, reported together
+                cfg = compose("train", overrides=one_job(args), return_hydra_config=True)
+                objective, latent = instantiate(cfg.loss), instantiate(cfg.latent)
+                assert sweep or not objective.problems(latent.kind, cfg.S), objective.problems(latent.kind, cfg.S)
+            except Exception as e:  # noqa: BLE001 - Hydra's and the constructors' errors, reported together
                 failed.append(f"{where}: {' '.join(args)}: {type(e).__name__}: {e}")
     assert not failed, "\n".join(failed)
