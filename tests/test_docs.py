@@ -95,8 +95,9 @@ def test_every_quoted_message_is_what_the_command_prints(tmp_path):
         commands.append([f"hydra.run.dir={tmp_path / str(n)}", *data, *args])
     out = tmp_path / "results.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "WANDB_MODE": "offline"}
-    subprocess.run([sys.executable, "-c", DRIVER, str(ROOT / "train.py"), json.dumps(commands), str(out)],
-                   cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=True)
+    driver = subprocess.run([sys.executable, "-c", DRIVER, str(ROOT / "train.py"), json.dumps(commands), str(out)],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert driver.returncode == 0, driver.stderr[-3000:]
     results = json.loads(out.read_text())
     if len(commands) > len(rows):
         assert results.pop(0)["code"] == 0, "the run that RUN_DIR stands for failed"
