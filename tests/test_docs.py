@@ -73,7 +73,7 @@ def quoted_rows():
             code = next((int(c) for c in cells if c.isdigit()), None)
             assert line.lstrip().startswith("|") and command and code is not None, (
                 f"{where} quotes a message without a `python train.py ...` command and an exit code beside it")
-            rows.append((where, command.group(1).split(), code, message.replace("\\|", "|")))
+            rows.append((where, shlex.split(command.group(1)), code, message.replace("\\|", "|")))
     return rows
 
 
