@@ -30,7 +30,7 @@ STATUS_FILE = "status.json"
 LOCK_FILE = ".lock"
 OWNER = {"host": socket.gethostname(), "pid": os.getpid(),
          "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-INTERRUPTS = (KeyboardInterrupt, SIGTERMException)
+INTERRUPTS = (KeyboardInterrupt, SIGTERMException, SystemExit)   # SystemExit: a scheduler's requeue (submitit)
 log = logging.getLogger(__name__)
 
 
@@ -40,6 +40,8 @@ def outcome(exception: BaseException) -> tuple[str, str]:
         return "interrupted", "SIGTERM received"
     if isinstance(exception, KeyboardInterrupt):
         return "interrupted", "SIGINT received (Ctrl-C)"
+    if isinstance(exception, SystemExit):
+        return "interrupted", f"exit requested ({exception.code}), e.g. by a SLURM requeue"
     return "failed", f"{type(exception).__name__}: {exception}"
 
 
