@@ -74,7 +74,7 @@ def main(argv=None):
     if code == 2 or not sweep_dir.is_dir():
         return code   # refused before any job started: train.py has said why
     unfinished = ~report(sweep_dir).status.isin(["done", "skipped"])
-    return max(code, int(unfinished.any()))    # 1: some runs failed or did not run; running the sweep again redoes them
+    return int(code != 0 or unfinished.any())    # 1: some runs failed or did not run; running the sweep again redoes them
 
 
 if __name__ == "__main__":
