@@ -81,7 +81,9 @@ def build(cfg, choices) -> tuple[VAEModule, L.LightningDataModule]:
     latent, objective = instantiate(cfg.latent), instantiate(cfg.loss)
     check_estimator(choices["loss"], objective, latent.kind, cfg.S)
     module_args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples,
-                       nll_samples=cfg.nll_samples, nll_chunk=cfg.nll_chunk)
+                       nll_samples=cfg.nll_samples, nll_chunk=cfg.nll_chunk,
+                       optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
+                       scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None)
     datamodule = instantiate(cfg.dataset)
     check_data(datamodule)
     vae = VAE(latent, pick_likelihood(cfg, choices, datamodule), datamodule.event_shape, **instantiate(cfg.net))
