@@ -7,11 +7,13 @@ Hydra's compose API (`return_hydra_config=True`, then `HydraConfig.instance().se
 """
 
 import logging
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from pathlib import Path
 
 import lightning.pytorch as L
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -31,12 +33,19 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 log = logging.getLogger("vaelab")
 
 
+def conf_dir():
+    """Hydra's compose API on conf/: the running app's (train.py, a test's initialize) if there is one."""
+    return nullcontext() if GlobalHydra.instance().is_initialized() else initialize_config_dir(str(CONF), version_base="1.3")
+
+
 def estimators():
-    """Every loss config: name -> (objective, its default S)."""
+    """Every loss config, composed by Hydra (a variant such as loss=iwae_dreg extends another through its
+    defaults list): name -> (objective, its default S)."""
     found = {}
-    for path in sorted((CONF / "loss").glob("*.yaml")):
-        cfg = OmegaConf.load(path)
-        found[path.stem] = (instantiate(cfg.loss), cfg.get("S", 1))
+    with conf_dir():
+        for path in sorted((CONF / "loss").glob("*.yaml")):
+            cfg = compose(f"loss/{path.stem}")
+            found[path.stem] = (instantiate(cfg.loss), cfg.get("S", 1))
     return found
 
 
@@ -74,7 +83,9 @@ def build(cfg, choices) -> tuple[VAEModule, L.LightningDataModule]:
     latent, objective = instantiate(cfg.latent), instantiate(cfg.loss)
     check_estimator(choices["loss"], objective, latent.kind, cfg.S)
     module_args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples,
-                       nll_samples=cfg.nll_samples, nll_chunk=cfg.nll_chunk)
+                       nll_samples=cfg.nll_samples, nll_chunk=cfg.nll_chunk,
+                       optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
+                       scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None)
     datamodule = instantiate(cfg.dataset)
     check_data(datamodule)
     vae = VAE(latent, pick_likelihood(cfg, choices, datamodule), datamodule.event_shape, **instantiate(cfg.net))
