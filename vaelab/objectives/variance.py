@@ -1,4 +1,5 @@
-"""The variance loss over any reference distribution, and VarGrad (Richter et al. 2020)."""
+"""The variance loss (Stojanovič, "Variational Autoencoders with variance loss") over any reference distribution,
+and VarGrad (Richter et al. 2020)."""
 
 import math
 
@@ -19,7 +20,7 @@ class VarianceLoss(Objective):
 
     Var_r f = 0 for every r when q(z|x) is the true posterior (f = log p(x) is then constant), and its expected
     encoder gradient is -2 scale E_r[(f - E_r f) grad log q]; for r = q, 2 scale grad KL(q || p(z|x)).
-    `decoder="variance"`: phi and theta both get grad L, through f.
+    `decoder="variance"` (Stojanovič's Algorithm 1): phi and theta both get grad L, through f.
     `decoder="elbo"` (VarGrad, scale 1/2): phi gets grad L with log p(x, z) detached (for r = q its mean is
     grad_phi -ELBO); theta and a learned prior get the ELBO gradient -grad E_q[log p(x, z)], which needs draws of
     q: the reference's own when r = q, else S draws of q of their own.
