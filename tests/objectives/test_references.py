@@ -264,9 +264,10 @@ def test_every_cell_of_the_references_sweep_composes_and_can_train():
 
     from hydra import compose, initialize_config_dir
 
-    grid = OmegaConf.load(CONF / "sweep" / "references.yaml").hydra.sweeper.params
-    assert grid.seed == "0,1,2"
-    cells = list(product(*(grid[key].split(",") for key in ("latent", "loss", "loss.reference"))))
+    spec = OmegaConf.load(CONF / "sweep" / "references.yaml")
+    params = spec.hydra.sweeper.params
+    assert params.seed == "0,1,2" and list(spec.grid.S) == [4]
+    cells = list(product(spec.grid.latent, spec.grid.loss, params["loss.reference"].split(",")))
     assert len(cells) == 16
     with initialize_config_dir(str(CONF), version_base="1.3"):
         for latent, name, reference in cells:
