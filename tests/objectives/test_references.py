@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch.distributions import Bernoulli, Independent, OneHotCategorical
 
+import sweep
 from tests.runs.test_host_sync import reads_in_training
 from tests.toys import X, assert_unbiased, tiny_vae
 from vaelab.errors import ConfigError
@@ -17,7 +18,7 @@ from vaelab.metrics import exact
 from vaelab.metrics.gradients import flat_grad
 from vaelab.objectives import VarianceLoss
 from vaelab.references import Mixture, Posterior, Prior, Reference, Tempered
-from vaelab.run import CONF
+from vaelab.run import CONF, estimators
 
 REFERENCES = {"posterior": {}, "prior": {}, "mixture": {"mix": 0.3}, "tempered": {"temperature": 2.5}}
 LATENTS = {"categorical": lambda **kw: Categorical(D=2, K=3, **kw), "binary": lambda **kw: Binary(D=3, **kw)}
@@ -269,6 +270,8 @@ def test_every_cell_of_the_references_sweep_composes_and_can_train():
     assert params.seed == "0,1,2" and list(spec.grid.S) == [4]
     cells = list(product(spec.grid.latent, spec.grid.loss, params["loss.reference"].split(",")))
     assert len(cells) == 16
+    assert sweep.grid(sweep.sweep_spec("references"), {}, estimators()) == {
+        ("discrete", 4): ["variance", "vargrad"], ("binary", 4): ["variance", "vargrad"]}     # what sweep.py launches
     with initialize_config_dir(str(CONF), version_base="1.3"):
         for latent, name, reference in cells:
             cfg = compose("train", overrides=["+sweep=references", f"latent={latent}", f"loss={name}",
