@@ -172,7 +172,7 @@ def train(cfg: DictConfig) -> float:
     """
     run_dir = Path(cfg.resume or HydraConfig.get().runtime.output_dir).absolute()
     try:
-        with held(run_dir, "resume" if cfg.resume else "hydra.runtime.output_dir"):
+        with held(run_dir, "resume" if cfg.resume else "hydra.run.dir"):
             return attempt(cfg, run_dir)
     except RunBusy as e:
         if not multirun():
