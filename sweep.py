@@ -2,10 +2,13 @@
 
     python sweep.py NAME [OVERRIDES...]     run conf/sweep/NAME.yaml through `train.py -m`, then report
     python sweep.py report SWEEP_DIR        results.csv, summary.md and plots for any sweep's directory
+    python sweep.py report SWEEP_DIR --markdown docs/results.md     and the results page (vaelab.reporting.page)
 
-Runs go to SWEEP_DIR/<their overrides> (default SWEEP_DIR: sweeps/NAME), so running a sweep again skips
-the runs already done and redoes failed or missing ones. Overrides go to train.py: `S=4,16` replaces the
-grid's S, `hydra/launcher=joblib` runs jobs in parallel, `hydra/launcher=slurm` submits them to SLURM.
+Runs go to SWEEP_DIR/<their overrides> (default SWEEP_DIR: sweeps/NAME; a long list of overrides is cut short
+and ends in a hash of the whole), so running a sweep again skips the runs already done, continues interrupted or
+dead ones from their last checkpoint and redoes failed or missing ones. Overrides go to train.py: `S=4,16`
+replaces the grid's S, `hydra/launcher=joblib` runs jobs in parallel, `hydra/launcher=slurm` submits them to SLURM.
+Keys that do not name runs (logger, data_dir, ...) take one value: sweeping them would put two jobs in one folder.
 """
 
 import argparse
@@ -13,28 +16,142 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ValueType
+from hydra.errors import OverrideParseException
+from omegaconf import OmegaConf
+
 from vaelab.errors import ConfigError, require
 from vaelab.reporting.report import write_report
 
 ROOT = Path(__file__).resolve().parent
-SWEEPS = ROOT / "conf" / "sweep"
+CONF = ROOT / "conf"
+SWEEPS = CONF / "sweep"
+GRID_KEYS = ("latent", "S", "loss")   # what a sweep file's `grid` spans, valid pairs only
+
+
+def given_values(overrides):
+    """(values of the grid keys given on the command line, the other overrides): `loss=iwae,vimco` -> ["iwae", "vimco"]."""
+    given, rest = {}, []
+    for text, override in zip(overrides, OverridesParser.create().parse_overrides(overrides)):
+        if override.key_or_group not in GRID_KEYS:
+            rest.append(text)
+        elif override.value_type == ValueType.GLOB_CHOICE_SWEEP:
+            given[override.key_or_group] = override.value().filter(sorted(p.stem for p in (CONF / "loss").glob("*.yaml")))
+        else:
+            given[override.key_or_group] = list(override.sweep_iterator()) if override.is_sweep_override() \
+                else [override.value()]
+    return given, rest
+
+
+def grid(spec, given, found):
+    """The runs of a sweep as {(latent, S): [loss, ...]}: every loss config in `found` ({name: (objective, S)})
+    whose objective trains that latent with S samples, for each latent and S of `spec` (a sweep file's `grid`;
+    its `loss`, if any, narrows the losses), and its panel's losses at the panel's S. The command line's latent,
+    S or loss replace the spec's (and the panel). Pairs the objectives refuse are left out, and listed on stderr
+    when the command line or the spec named them."""
+    latents, sizes = given.get("latent", spec.latent), given.get("S", spec.S)
+    named = given.get("loss", spec.get("loss"))
+    for name in named or ():
+        require(name in found, "loss", name, f"a file in conf/loss/: {', '.join(found)}")
+    runs = {(kind, S): [n for n in named or found if not found[n][0].problems(kind, S)]
+            for kind in latents for S in sizes}
+    for (kind, S), losses in runs.items():
+        for name in [n for n in named or () if n not in losses]:
+            print(f"vaelab: left out loss={name} latent={kind} S={S}: {'; '.join(found[name][0].problems(kind, S))}",
+                  file=sys.stderr)
+    panel = spec.get("panel")
+    if panel and not {"S", "loss"} & set(given):
+        for kind in latents:
+            for S in panel.S:
+                valid = [n for n in panel.loss if not found[n][0].problems(kind, S)]
+                runs[kind, S] = list(dict.fromkeys([*runs.get((kind, S), []), *valid]))
+    return {key: losses for key, losses in runs.items() if losses}
+
+
+def multiruns(runs):
+    """The grid {(latent, S): [loss, ...]} as few Hydra multiruns as products allow, [(latents, sizes, losses)]:
+    the S values that share a latent and its losses go together, then the latents that share those S and losses.
+    Fewer multiruns start fewer worker pools, and leave fewer lone jobs at their ends."""
+    by_latent = {}
+    for (kind, S), losses in runs.items():
+        by_latent.setdefault((kind, tuple(losses)), []).append(S)
+    merged = {}
+    for (kind, losses), sizes in by_latent.items():
+        merged.setdefault((tuple(sizes), losses), []).append(kind)
+    return [(kinds, list(sizes), list(losses)) for (sizes, losses), kinds in merged.items()]
+
+
+def sweep_spec(name):
+    known = sorted(p.stem for p in SWEEPS.glob("*.yaml"))
+    require(name in known, "sweep", name, f"a file in conf/sweep/: {', '.join(known)}")
+    return OmegaConf.load(SWEEPS / f"{name}.yaml").grid
+
+
+def check_unnamed_keys(overrides):
+    """Refuse a sweep over a key left out of run folder names: its jobs would share one folder."""
+    unnamed = OmegaConf.load(ROOT / "conf" / "train.yaml").hydra.job.config.override_dirname.exclude_keys
+    try:
+        parsed = OverridesParser.create().parse_overrides([o for o in overrides if "=" in o])
+    except OverrideParseException:
+        return  # Hydra reports bad syntax itself
+    for o in parsed:
+        require(not (o.key_or_group in unnamed and o.is_sweep_override()), o.key_or_group, o.input_line.partition("=")[2],
+                f"one value: {o.key_or_group} is not part of a run's folder name ({', '.join(unnamed)} are not), "
+                "so its values would share one folder; run one sweep per value, each with its own --dir")
 
 
 def run(name, overrides, sweep_dir):
-    """Launch the grid as one Hydra multirun in which each run's directory is named by its overrides."""
-    known = sorted(p.stem for p in SWEEPS.glob("*.yaml"))
-    require(name in known, "sweep", name, f"a file in conf/sweep/: {', '.join(known)}")
-    command = [sys.executable, str(ROOT / "train.py"), "--multirun", f"+sweep={name}", "skip_finished=true",
-               f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra:job.override_dirname}", *overrides]
-    print("vaelab:", " ".join(command), file=sys.stderr)
-    return subprocess.run(command).returncode
+    """Launch the grid as one Hydra multirun per (latent, S), each run's directory named by its overrides, then
+    draw the grid's figure if it names one; returns the worst exit status."""
+    from vaelab.run import estimators  # torch and Lightning load here, after the name is checked
+
+    spec = sweep_spec(name)
+    check_unnamed_keys(overrides)
+    given, rest = given_values(overrides)
+    runs = grid(spec, given, estimators())
+    code, jobs = 0, [(loss, kind, S) for (kind, S), losses in runs.items() for loss in losses]
+    for kinds, sizes, losses in multiruns(runs):
+        command = [sys.executable, str(ROOT / "train.py"), "--multirun", f"+sweep={name}", "skip_finished=true",
+                   f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir='${short_name:${hydra:job.override_dirname}}'",
+                   f"latent={','.join(kinds)}", f"S={','.join(map(str, sizes))}", f"loss={','.join(losses)}", *rest]
+        print("vaelab:", " ".join(command), file=sys.stderr)
+        code = max(code, subprocess.run(command).returncode)
+    if code == 0 and spec.get("figure"):
+        print("vaelab: wrote", manifolds(sweep_dir, jobs, Path(sweep_dir) / spec.figure), file=sys.stderr)
+    return code
 
 
-def report(sweep_dir):
+def manifolds(sweep_dir, jobs, path):
+    """The 2-D manifolds of the sweep's finished runs side by side, in the grid's order, one panel per run."""
+    from vaelab.evaluate import load_run, run_name
+    from vaelab.reporting.plots import manifold, save, side_by_side
+    from vaelab.reporting.report import config_keys, run_dirs
+    from vaelab.status import status_of
+
+    order = {job: i for i, job in enumerate(jobs)}
+    keys = {d: config_keys(d) for d in run_dirs(sweep_dir) if status_of(d) == "done"}
+    done = sorted(keys, key=lambda d: (order.get((keys[d]["loss"], keys[d]["latent"], keys[d]["S"]), len(order)),
+                                       keys[d]["seed"]))
+    panels = []
+    for letter, run in zip("abcdefghijklmnopqrstuvwxyz", done):
+        module, _, cfg = load_run(run)
+        panels.append((f"({letter}) {run_name(run, cfg)}", manifold(module.vae)))
+    return save(side_by_side(panels), path)
+
+
+def report(sweep_dir, markdown=None, readme=ROOT / "README.md"):
+    """results.csv, summary.md and plots in the sweep's directory; with `markdown`, also the results page (and the
+    README's headline table between its results markers)."""
     runs = write_report(sweep_dir)
     counts = ", ".join(f"{n} {state}" for state, n in runs.status.value_counts().items())
     print(f"vaelab: {sweep_dir}: {counts}; wrote results.csv, summary.md, *.png",
           file=sys.stderr)
+    if markdown:
+        from vaelab.reporting.page import write_page
+
+        write_page(sweep_dir, markdown, readme)
+        print(f"vaelab: wrote {markdown} and {Path(markdown).with_suffix('')}/*.png", file=sys.stderr)
     return runs
 
 
@@ -43,17 +160,20 @@ def main(argv=None):
     parser.add_argument("name", help="a sweep in conf/sweep/, or `report`")
     parser.add_argument("args", nargs="*", help="train.py overrides; for `report`, the sweep's directory")
     parser.add_argument("--dir", type=Path, help="the sweep's directory (default sweeps/NAME)")
+    parser.add_argument("--markdown", type=Path, help="report: also write this results page (e.g. docs/results.md)")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md",
+                        help="with --markdown: the README whose headline table (between its results markers) is rewritten")
     options = parser.parse_intermixed_args(argv)
     if options.name == "report":
         require(len(options.args) == 1, "report", " ".join(options.args), "one sweep directory")
-        report(Path(options.args[0]))
+        report(Path(options.args[0]), options.markdown, options.readme)
         return 0
     sweep_dir = options.dir or Path("sweeps") / options.name
     code = run(options.name, options.args, sweep_dir)
-    if code == 0:
-        unfinished = ~report(sweep_dir).status.isin(["done", "skipped"])
-        code = int(unfinished.any())    # 1: some runs failed; running the sweep again redoes them
-    return code
+    if code == 2 or not sweep_dir.is_dir():
+        return code   # refused before any job started: train.py has said why
+    unfinished = ~report(sweep_dir).status.isin(["done", "skipped"])
+    return int(code != 0 or unfinished.any())    # 1: some runs failed or did not run; running the sweep again redoes them
 
 
 if __name__ == "__main__":

@@ -131,6 +131,15 @@ class Hierarchical(nn.Module):
                         for net, low, high in zip(self.generative, self.layers, self.layers[1:])][::-1]
         return Chain(self.layers[-1].prior(), conditionals, list(range(self.depth))[::-1], self)
 
+    def tempered(self, dist, temperature):
+        """The chain `dist` (a posterior or prior of this latent) with every layer's conditional tempered by its
+        own latent's `tempered`, drawn layer by layer as before."""
+        order = dist.order
+        targets = [self.layers[k] for k in order[1:]]
+        conditionals = [lambda z, c=c, layer=layer: layer.tempered(c(z), temperature)
+                        for c, layer in zip(dist.conditionals, targets)]
+        return Chain(self.layers[order[0]].tempered(dist.first, temperature), conditionals, order, self)
+
     def flatten(self, z):
         """z1, the decoder's input."""
         return z[..., : self.size]

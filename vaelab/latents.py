@@ -8,7 +8,9 @@ Each latent is an `nn.Module` (so a learned prior is a parameter of the model) w
 - `flatten(z)`: z as the decoder's input vector;
 - `support()` (discrete kinds): every value of z, for exact enumeration on tiny models;
 - `relaxed(dist, temperature)` and `hard(z)` (discrete kinds): the Concrete relaxation of a
-  posterior or prior, and the support value a relaxed z rounds to (for straight-through).
+  posterior or prior, and the support value a relaxed z rounds to (for straight-through);
+- `tempered(dist, temperature)`: a posterior or prior flattened (temperature > 1) or sharpened (< 1),
+  for reference distributions of the variance loss.
 """
 
 import itertools
@@ -49,8 +51,8 @@ class StandardNormal(SyncFreeNormal):
 
 @register_kl(Normal, StandardNormal)
 def kl_from_standard_normal(p, q):
-    """KL(N(mu, s^2) || N(0, 1)) = (mu^2 + s^2 - 1) / 2 - log s: 7 operations forward against the general
-    form's 10, with no divisions (a tenth of a millisecond a step with their backward, on the CPU)."""
+    """KL(N(mu, s^2) || N(0, 1)) = (mu^2 + s^2 - 1) / 2 - log s: the general Normal-Normal form with
+    mu_q = 0 and s_q = 1 substituted, 7 operations forward against its 10, with no divisions."""
     return 0.5 * (p.loc.pow(2) + p.scale.pow(2) - 1) - p.scale.log()
 
 
@@ -75,7 +77,7 @@ class Gaussian(nn.Module):
         self.D = D
         self.param_size = 2 * D
         self.register_buffer("_zero", torch.zeros(D))
-        self.register_buffer("_one", torch.ones(D), persistent=False)  # not in checkpoints: older ones lack it
+        self.register_buffer("_one", torch.ones(D), persistent=False)  # a constant, not state: left out of checkpoints
 
     def posterior(self, params):
         mu, logvar = params.chunk(2, dim=-1)
@@ -86,6 +88,10 @@ class Gaussian(nn.Module):
 
     def flatten(self, z):
         return z
+
+    def tempered(self, dist, temperature):
+        """N(mu, (temperature * sigma)^2): the scale multiplied by the temperature."""
+        return Independent(SyncFreeNormal(dist.base_dist.loc, dist.base_dist.scale * temperature), 1)
 
     @property
     def size(self):
@@ -124,6 +130,10 @@ class Categorical(nn.Module):
         as exp of its log-space version, whose densities stay finite at low temperature."""
         base = ExpRelaxedCategorical(temperature, logits=dist.base_dist.logits)
         return TransformedDistribution(Independent(base, 1), [ExpTransform()])
+
+    def tempered(self, dist, temperature):
+        """Cat(softmax(logits / temperature)) per variable."""
+        return Independent(SyncFreeOneHotCategorical(logits=dist.base_dist.logits / temperature), 1)
 
     def hard(self, z):
         """The one-hot vector at each variable's largest entry."""
@@ -169,6 +179,10 @@ class Binary(nn.Module):
         """Binary Concrete (relaxed Bernoulli) per variable, as sigmoid of its logistic logit-space version."""
         base = LogitRelaxedBernoulli(temperature, logits=dist.base_dist.logits)
         return TransformedDistribution(Independent(base, 1), [SigmoidTransform()])
+
+    def tempered(self, dist, temperature):
+        """Bernoulli(sigmoid(logits / temperature)) per variable."""
+        return Independent(_Bernoulli(logits=dist.base_dist.logits / temperature), 1)
 
     def hard(self, z):
         """1 where z > 1/2, else 0."""

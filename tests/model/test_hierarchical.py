@@ -48,6 +48,28 @@ def test_posterior_and_prior_are_normalised_and_sampled_at_their_probabilities(k
         assert ((frequency - probability).abs() <= 5 * se + 1e-12).all()
 
 
+@pytest.mark.parametrize("reference", ["prior", "mixture", "tempered"])
+def test_the_variance_loss_draws_from_every_reference_through_both_layers(reference):
+    """Each reference samples the whole chain: a finite loss whose encoder gradient reaches q(z2|z1)."""
+    from vaelab.metrics.gradients import flat_grad
+    from vaelab.objectives import VarianceLoss
+
+    vae = tiny_vae(two_layer())
+    estimate = VarianceLoss("elbo", 0.5, reference=reference)(vae, X, 4)
+    assert estimate.loss.isfinite()
+    assert flat_grad(estimate.terms["encoder"], list(vae.latent.inference.parameters())).abs().max() > 0
+
+
+def test_a_tempered_chain_tempers_every_layer():
+    latent = two_layer()
+    q = latent.posterior(torch.randn(3, 2, dtype=torch.float64))
+    z = q.sample((2,))
+    for dist in (q, latent.prior()):
+        hot = latent.tempered(dist, 2.0)
+        for layer, tempered in zip(dist.layers(z), hot.layers(z)):
+            torch.testing.assert_close(tempered.base_dist.logits, layer.base_dist.logits / 2)
+
+
 def test_continuous_layers_are_reparameterised_layer_by_layer():
     latent = Hierarchical([2, 3], ["continuous", "continuous"], hidden=[4])
     assert latent.kind == "continuous" and latent.posterior(torch.zeros(1, 4)).has_rsample

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 REFUSED = [
-    (["loss=varience"], ["loss='varience'", "one of disarm, elbo, gumbel, iwae, reinforce, vargrad, variance, vimco",
+    (["loss=varience"], ["loss='varience'",
+                         "one of arm, disarm, elbo, gumbel, gumbel_st, iwae, iwae_dreg, reinforce, vargrad, variance, vimco",
                          "did you mean loss=variance"]),
     (["hydra.mode=MULTIRUN", "loss=elbo,varience"], ["loss='varience'", "did you mean loss=variance"]),
     (["latent=continous"], ["latent='continous'", "did you mean latent=continuous"]),

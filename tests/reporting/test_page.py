@@ -1,0 +1,129 @@
+"""The benchmark's grid is every valid (estimator, latent, S) and nothing else, and the results page renders
+from a tiny sweep of real runs with its numbers read from them."""
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+import sweep
+from tests.runs.test_sweeps import python
+from vaelab.reporting import page
+from vaelab.run import estimators
+
+# The estimators issue 21 names per latent kind (reinforce is REINFORCE with leave-one-out baselines).
+NAMED = {"continuous": {"elbo", "iwae", "iwae_dreg", "reinforce", "vargrad", "variance"},
+         "discrete": {"reinforce", "vargrad", "variance", "gumbel", "gumbel_st", "vimco"},
+         "binary": {"reinforce", "vargrad", "variance", "gumbel", "vimco", "arm", "disarm"}}
+
+
+@pytest.fixture(scope="module")
+def found():
+    return estimators()
+
+
+def pairs(runs):
+    return {(loss, kind, S) for (kind, S), losses in runs.items() for loss in losses}
+
+
+def valid(found, kinds, sizes, losses=None):
+    """Every (loss, latent, S) the objectives accept: each declares its latents and least S."""
+    return {(name, kind, S) for name, (objective, _) in found.items() for kind in kinds for S in sizes
+            if (losses is None or name in losses) and kind in objective.latents and S >= objective.min_samples
+            and not (name in ("arm", "disarm") and S % 2)}
+
+
+def test_benchmark_grid_is_every_valid_pair_and_the_panel(found):
+    spec = sweep.sweep_spec("benchmark")
+    runs = sweep.grid(spec, {}, found)
+    expected = valid(found, spec.latent, spec.S) | valid(found, spec.latent, spec.panel.S, spec.panel.loss)
+    assert pairs(runs) == expected
+    for kind, named in NAMED.items():
+        assert named <= {loss for loss, k, S in expected if k == kind and S == 4}
+    assert ("elbo", "discrete", 4) not in expected and ("vimco", "continuous", 4) not in expected
+    assert ("iwae", "continuous", 1) in expected and ("vargrad", "continuous", 1) not in expected
+
+
+def test_estimators_grid_lists_gumbel_vimco_and_elbo_where_they_apply(found):
+    spec = sweep.sweep_spec("estimators")
+    for kind in ("continuous", "discrete", "binary"):
+        given, rest = sweep.given_values([f"latent={kind}", "trainer.max_epochs=2"])
+        assert rest == ["trainer.max_epochs=2"]
+        assert pairs(sweep.grid(spec, given, found)) == valid(found, [kind], spec.S)
+    discrete = sweep.grid(spec, {"latent": ["discrete"]}, found)[("discrete", 2)]
+    assert {"gumbel", "vimco"} <= set(discrete) and "elbo" not in discrete
+    assert "elbo" in sweep.grid(spec, {"latent": ["continuous"]}, found)[("continuous", 2)]
+
+
+def test_command_line_losses_replace_the_grid_and_drop_invalid_pairs(found, capsys):
+    given, _ = sweep.given_values(["loss=elbo,vimco", "latent=continuous,discrete", "S=1,2"])
+    assert sweep.grid(sweep.sweep_spec("benchmark"), given, found) == {
+        ("continuous", 1): ["elbo"], ("continuous", 2): ["elbo"], ("discrete", 2): ["vimco"]}
+    assert "left out loss=vimco latent=discrete S=1" in capsys.readouterr().err
+
+
+def test_every_estimator_has_its_own_marker_and_line_style():
+    names = [f"loss{i}" for i in range(12)]
+    style = page.styles(names)
+    assert len({(s["marker"], s["linestyle"]) for s in style.values()}) == len(names)
+
+
+# Run directories are named by their overrides: few enough keys to stay under the file name limit.
+TINY = ["dataset=digits", "latent=continuous", "S=2", "loss=vargrad,variance", "seed=0,1", "trainer.max_epochs=2",
+        "trainer.limit_train_batches=4", "trainer.limit_test_batches=2", "nll_samples=20",
+        "callbacks.diagnostics.every_n_steps=2"]
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory):
+    """`sweep.py benchmark` cut to two estimators x two seeds of a few batches, and its page."""
+    where = tmp_path_factory.mktemp("bench")
+    (where / "README.md").write_text(f"# vaelab\n\nbefore\n{page.BEGIN}\nold table\n{page.END}\nafter\n")
+    python("sweep.py", "benchmark", "--dir", str(where / "sw"), *TINY, cwd=where)
+    page.write_page(where / "sw", where / "docs" / "results.md", where / "README.md")
+    return where
+
+
+def test_page_tables_hold_the_mean_and_std_over_seeds_of_the_runs(tiny_sweep):
+    text = (tiny_sweep / "docs" / "results.md").read_text()
+    results = pd.read_csv(tiny_sweep / "sw" / "results.csv")
+    assert set(results.status) == {"done"} and len(results) == 4
+    for loss, group in results.groupby("loss"):
+        [row] = [line for line in text.splitlines() if line.startswith(f"| {loss} ")]
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        nll, variance = group["test/nll"], group["grad/encoder/variance"]
+        assert cells[:3] == [loss, "2", f"{nll.mean():.2f} ± {nll.std():.2f}"]
+        assert f"{variance.mean():.3g} ± {variance.std():.3g}" in cells
+    kl = results.groupby("loss")["test/kl"].mean()
+    assert f"KL(q‖p) = {kl['variance']:.2f} nats under the variance loss against {kl['vargrad']:.2f} under VarGrad" in text
+    best = results.groupby("loss")["test/nll"].mean().idxmin()
+    assert f"the smallest test NLL is **{best}**'s" in text
+    assert "python sweep.py benchmark" in text and "trainer.max_epochs=2" in text
+    assert "the first 2 batches of 128 test images" in text and "k=20 importance samples" in text
+
+
+def test_page_plots_are_linked_small_and_at_150_dpi(tiny_sweep):
+    text = (tiny_sweep / "docs" / "results.md").read_text()
+    pngs = sorted((tiny_sweep / "docs" / "results").glob("*.png"))
+    assert {p.name for p in pngs} == {"val_elbo_vs_step.png", "val_elbo_vs_time.png", "elbo_vs_S.png",
+                                      "grad_variance_vs_step.png"}
+    for png in pngs:
+        assert f"](results/{png.name})" in text
+        assert png.stat().st_size <= 200_000
+        assert Image.open(png).info["dpi"][0] == pytest.approx(page.DPI, abs=1)
+
+
+def test_readme_headline_table_is_rewritten_between_its_markers_only(tiny_sweep):
+    readme = (tiny_sweep / "README.md").read_text()
+    assert readme.startswith("# vaelab\n\nbefore\n") and readme.endswith(f"{page.END}\nafter\n")
+    inside = readme.split(page.BEGIN)[1].split(page.END)[0]
+    assert "old table" not in inside and "| continuous |" in inside and "docs/results.md" in inside
+
+
+def test_sweep_py_report_writes_the_page(tiny_sweep):
+    readme = tiny_sweep / "again" / "README.md"
+    readme.parent.mkdir()
+    readme.write_text(f"{page.BEGIN}\n{page.END}\n")
+    python("sweep.py", "report", str(tiny_sweep / "sw"), "--markdown", str(readme.parent / "results.md"),
+           "--readme", str(readme), cwd=tiny_sweep)
+    assert "## Continuous latent, S=2" in (readme.parent / "results.md").read_text()
+    assert "| continuous |" in readme.read_text()
