@@ -27,14 +27,15 @@ def binarize(p: torch.Tensor) -> torch.Tensor:
 
 
 def check_held_out(total: int, what: str, **sizes: int):
-    """Refuse held-out sizes (val_size, test_size) that are not positive integers leaving at least one of the
-    `total` items of `what` for training, naming the first such size."""
+    """Refuse held-out sizes (val_size, test_size) that are not positive integers, or that leave none of the
+    `total` items of `what` for training, naming the size at fault (the largest, where together they are too many)."""
     for name, size in sizes.items():
-        others = sum(v for k, v in sizes.items() if k != name and isinstance(v, int))
-        others_text = "".join(f", {k}={v}" for k, v in sizes.items() if k != name)
-        most = total - others - 1
-        require(isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= most, name, size,
-                f"between 1 and {most} ({total} {what}{others_text}, at least one left for training)")
+        require(isinstance(size, int) and not isinstance(size, bool) and size >= 1, name, size, "a positive integer")
+    name = max(sizes, key=sizes.get)
+    others = sum(sizes.values()) - sizes[name]
+    others_text = "".join(f", {k}={v}" for k, v in sizes.items() if k != name)
+    require(sizes[name] + others < total, name, sizes[name],
+            f"between 1 and {total - others - 1} ({total} {what}{others_text}, at least one left for training)")
 
 
 def held_out(x: torch.Tensor, seed: int, *sizes: int):

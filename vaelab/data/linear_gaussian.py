@@ -29,7 +29,8 @@ class LinearGaussian(InMemoryDataModule):
         require(x_dim >= 1, "x_dim", x_dim, "a positive size")
         require(z_dim >= 1, "z_dim", z_dim, "a positive size")
         require(noise > 0, "noise", noise, "a positive standard deviation")
-        require(size >= 3, "size", size, "at least 3 draws: one each for training, validation and test")
+        if isinstance(val_size, int) and isinstance(test_size, int):
+            require(size > val_size + test_size, "size", size, f"more draws than val_size + test_size = {val_size + test_size}")
         check_held_out(size, "draws", val_size=val_size, test_size=test_size)
         self.event_shape = (x_dim,)
         self.val_size, self.test_size, self.noise = val_size, test_size, noise
