@@ -57,10 +57,11 @@ REFUSED = [
      "trainer.strategy='ddp_spawn' is not accepted: auto, ddp, or another strategy that starts each process as a script "
      "(Lightning's ddp launches train.py once a device; ddp_spawn, ddp_fork and ddp_notebook cannot test and record the run)"),
     (["nonfinite=maybe"], "nonfinite='maybe' is not accepted: one of stop, skip"),
-    (["callbacks.nonfinite.every_n_steps=0"], "callbacks.nonfinite.every_n_steps=0 is not accepted: a positive integer"),
+    (["callbacks.nonfinite.every_n_steps=0"], "callbacks.nonfinite.every_n_steps=0 is not accepted: null (every step on the CPU, "
+                                               "every log_every_n_steps on an accelerator) or a positive integer"),
     (["compile=yes"], "compile='yes' is not accepted: true or false"),
     (["trainer.enable_progress_bar=true", "callbacks.progress_bar.metrics=train/loss"],
-     "callbacks.progress_bar.metrics='train/loss' is not accepted: a list of logged metric names"),
+     "callbacks.progress_bar.metrics='train/loss' is not accepted: a list, each item a string"),
     (["dataset=mnist", f"data_dir={NOWHERE}", "dataset.download=false"],
      f"data_dir='{NOWHERE}' is not accepted: MNIST file train-images-idx3-ubyte.gz not found: searched {NOWHERE}/MNIST/raw for "
      "train-images-idx3-ubyte.gz. Set VAELAB_DATA_DIR (unset) or data_dir=... to the data root that holds it, or allow "
