@@ -144,7 +144,8 @@ def check_target(node: dict, key: str, given=()):
     """Check a `_target_` node's keys and values against its target's signature, and so every `_target_` node
     within it. `given`: the parameters that code passes itself."""
     try:
-        target = get_object(node["_target_"])
+        with quiet("hydra.utils", logging.CRITICAL + 1):  # the refusal below says it in one line
+            target = get_object(node["_target_"])
     except Exception:  # noqa: BLE001 - Hydra raises several kinds for a path that names nothing
         raise refused(f"{key}._target_", node["_target_"], "an importable class or function") from None
     schema, open_ended = signature_schema(target, given)
@@ -159,13 +160,12 @@ def check_targets(node, key: str):
     """Check `node` (the config at `key`): a `_target_` node against its target, else each of its `_target_`
     nodes (the callbacks and logger groups hold one a key)."""
     values = plain(node)
-    if not isinstance(values, dict):
-        return
-    if "_target_" in values:
+    if isinstance(values, dict) and "_target_" in values:
         check_target(values, key)
-    for name, value in values.items():
-        if "_target_" not in values and isinstance(value, dict) and "_target_" in value:
-            check_target(value, f"{key}.{name}")
+    elif isinstance(values, dict):
+        for name, value in values.items():
+            for inner in targets(value):
+                check_target(inner, f"{key}.{name}")
 
 
 def check_kwargs(node, key: str, target, given=()):
@@ -186,15 +186,15 @@ def under(key: str):
 
 
 @contextmanager
-def quiet(logger: str):
-    """Within: `logger` logs warnings and errors only."""
+def quiet(logger: str, level: int = logging.WARNING):
+    """Within: `logger` logs at `level` and above only."""
     log = logging.getLogger(logger)
-    level = log.level
-    log.setLevel(max(level, logging.WARNING))
+    before = log.level
+    log.setLevel(max(before, level))
     try:
         yield
     finally:
-        log.setLevel(level)
+        log.setLevel(before)
 
 
 def constructed(node, key: str, **kwargs):
@@ -213,7 +213,7 @@ def constructed(node, key: str, **kwargs):
         for name in [k for k in values if k not in HYDRA_KEYS]:
             try:
                 instantiate({k: v for k, v in values.items() if k != name}, **kwargs)
-            except Exception:  # noqa: BLE001,S112 - this key is not the one; try the next
+            except Exception:  # noqa: BLE001 - this key is not the one; try the next
                 continue
             raise refused(f"{key}.{name}", values[name], f"{values['_target_']} refuses it: {message}") from e
         raise refused(key, values, f"{values['_target_']} refuses it: {message}") from e

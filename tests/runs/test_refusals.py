@@ -40,6 +40,8 @@ REFUSED = [
     (["+dataset.foo=1"], "dataset.foo=1 is not accepted: a key that vaelab.data.Digits reads (root, batch_size, binarize, "
                          "val_size, test_size, seed)"),
     (["+loss.dreg=true"], "loss.dreg=True is not accepted: a key that vaelab.objectives.ELBO reads (analytic_kl)"),
+    (["loss._target_=vaelab.objectives.Elbo"], "loss._target_='vaelab.objectives.Elbo' is not accepted: an importable class "
+                                                "or function"),
     (["net.hidden=[0]"], "net.hidden=[0] is not accepted: a list of positive layer widths"),
     (["latent.D=0"], "latent.D=0 is not accepted: a positive latent size"),
     (["loss=vargrad", "latent=discrete", "latent.K=1"], "latent.K=1 is not accepted: at least 2 classes per variable"),
