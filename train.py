@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from vaelab.errors import ConfigError, refusal
 from vaelab.preflight import check_choices, discard
 from vaelab.resolvers import register_resolvers
+from vaelab.schema import check_run
 
 CONF = Path(__file__).resolve().parent / "conf"
 log = logging.getLogger("vaelab")
@@ -28,9 +29,10 @@ def main(cfg: DictConfig):
     A refused configuration stops a single run with exit status 2 and leaves no run folder; a sweep's job
     records it as skipped and the sweep goes on, as it does past a failed job (status.json says which).
     """
-    from vaelab.run import train  # Lightning and torch load here, after the checks that need neither
-
     try:
+        check_run(cfg)  # the top-level keys' types: before Lightning and torch load
+        from vaelab.run import train
+
         return train(cfg)
     except Exception as e:
         if refusal(e) is None:

@@ -8,6 +8,7 @@ import lightning.pytorch as L
 import torch
 from torch import nn
 from torch.distributions import Distribution
+from torchmetrics import MeanMetric
 
 from vaelab.errors import require
 from vaelab.metrics.health import ActiveUnits, posterior_health
@@ -54,6 +55,7 @@ class VAEModule(L.LightningModule):
         self.nll_samples, self.nll_chunk = nll_samples, nll_chunk
         self.optimizer = optimizer or partial(torch.optim.Adam, lr=lr)
         self.scheduler = scheduler
+        self.means = nn.ModuleDict()  # the evaluation means, one MeanMetric a logged name (log_mean)
         if vae.latent.kind == "continuous" and vae.latent.depth == 1:  # E_q[z|x] has no closed form for L > 1
             self.active_units = nn.ModuleDict({stage: ActiveUnits(vae.latent.size) for stage in ("val", "test")})
 
@@ -73,19 +75,29 @@ class VAEModule(L.LightningModule):
         return (self.global_step + 1) % self.trainer.log_every_n_steps == 0 or self.trainer.should_stop
 
     def validation_step(self, x, batch_idx):
-        self.log("val/elbo", self.vae.elbo(x, self.eval_samples).mean(), prog_bar=True)
+        self.log_mean("val/elbo", self.vae.elbo(x, self.eval_samples), prog_bar=True)
         self.log_health(x, "val")
 
     def test_step(self, x, batch_idx):
-        self.log("test/elbo", self.vae.elbo(x, self.eval_samples).mean())
+        self.log_mean("test/elbo", self.vae.elbo(x, self.eval_samples))
         if self.nll_samples:
-            nll = -log_likelihood(self.vae, x, self.nll_samples, self.nll_chunk, seed=batch_idx)
-            self.log("test/nll", nll.mean())
+            self.log_mean("test/nll", -log_likelihood(self.vae, x, self.nll_samples, self.nll_chunk, seed=batch_idx))
         self.log_health(x, "test")
+
+    def log_mean(self, name, values, **kwargs):
+        """Log the mean over the epoch's data of per-datum `values` by a torchmetrics MeanMetric: under data
+        parallelism each process sees its shard, and the metric sums the values and their count over the
+        processes, so the mean is the whole set's, as on one device. (Lightning's own sync_dist averages the counts
+        as integers, rounding them for uneven shards.) nan_strategy="disable" checks no value on the host, and
+        then ignores MeanMetric's weights: a batch mean is logged as one value per datum instead."""
+        if name not in self.means:
+            self.means[name] = MeanMetric(nan_strategy="disable").to(self.device)
+        self.means[name].update(values)
+        self.log(name, self.means[name], metric_attribute=f"means.{name}", **kwargs)
 
     def log_health(self, x, stage):
         for name, value in posterior_health(self.vae, x, self.eval_samples).items():
-            self.log(f"{stage}/{name}", value)
+            self.log_mean(f"{stage}/{name}", value.expand(len(x)))
         if hasattr(self, "active_units"):
             self.active_units[stage].update(self.vae.posterior(x).mean)
             self.log(f"{stage}/active_units", self.active_units[stage])

@@ -7,6 +7,9 @@ from contextlib import suppress
 from pathlib import Path
 
 from vaelab.errors import ConfigError, require
+from vaelab.schema import constructed, quiet
+
+SPAWNING = ("spawn", "fork", "notebook")  # strategies whose processes Lightning starts from this one, not as scripts
 
 
 def group_options(conf: Path, group: str) -> list[str]:
@@ -27,14 +30,32 @@ def check_choices(conf: Path, choices: Iterable[tuple[str, str]]):
 
 
 def check_budget(trainer):
-    """Refuse a training budget that cannot train: max_epochs and max_steps are positive, or -1 for no limit; and a
-    log interval that is no positive count (training logs, measures cost and refreshes the progress bar by it)."""
+    """Refuse a training budget that cannot train: max_epochs and max_steps are positive, or -1 for no limit;
+    limit_train_batches takes some batches (Lightning takes 0 and trains nothing); and a log interval that is
+    no positive count (training logs, measures cost and refreshes the progress bar by it)."""
     for key in ("max_epochs", "max_steps"):
         value = trainer.get(key)
         ok = value is None or (isinstance(value, int) and (value == -1 or value >= 1))
         require(ok, f"trainer.{key}", value, "a positive integer, or -1 for no limit")
+    value = trainer.get("limit_train_batches")
+    ok = value is None or (isinstance(value, int) and value >= 1) or (isinstance(value, float) and 0 < value <= 1)
+    require(ok and not isinstance(value, bool), "trainer.limit_train_batches", value,
+            "a positive number of batches, a fraction in (0, 1] of them, or null for all")
     value = trainer.get("log_every_n_steps")
     require(isinstance(value, int) and value >= 1, "trainer.log_every_n_steps", value, "a positive integer")
+
+
+def check_trainer(trainer):
+    """Build the configured Trainer once, without loggers or callbacks, so that Lightning refuses what it cannot
+    run (trainer.devices=0; trainer.accelerator=gpu without a GPU) before anything is written, the refusal naming
+    the key. Strategies that start their processes from this one (ddp_spawn, ddp_fork, ddp_notebook) are refused:
+    their processes hand nothing back to the run's record, so the run cannot be tested and recorded after fit."""
+    strategy = trainer.get("strategy", "auto")
+    require(not (isinstance(strategy, str) and any(s in strategy for s in SPAWNING)), "trainer.strategy", strategy,
+            "auto, ddp, or another strategy that starts each process as a script (Lightning's ddp launches "
+            "train.py once a device; ddp_spawn, ddp_fork and ddp_notebook cannot test and record the run)")
+    with quiet("lightning.pytorch"):
+        constructed(trainer, "trainer", logger=False, callbacks=[])
 
 
 def check_data(datamodule):

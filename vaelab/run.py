@@ -25,8 +25,9 @@ from vaelab.likelihoods import check_fit
 from vaelab.loggers import ResumableCSVLogger
 from vaelab.model import VAE
 from vaelab.module import VAEModule
-from vaelab.preflight import check_budget, check_data
+from vaelab.preflight import check_budget, check_data, check_trainer
 from vaelab.resume import CHECKPOINT, saved_run, trim_metrics
+from vaelab.schema import check_kwargs, check_targets, under
 from vaelab.status import RunBusy, ended, held, outcome, read_status, recorded, status_of, write_status
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -71,7 +72,9 @@ def pick_likelihood(cfg, choices, datamodule):
     if cfg.get("likelihood") is None:
         with open_dict(cfg):
             cfg.likelihood = OmegaConf.load(CONF / "likelihood" / f"{name}.yaml")
-    likelihood = instantiate(cfg.likelihood)
+    check_targets(cfg.likelihood, "likelihood")
+    with under("likelihood"):
+        likelihood = instantiate(cfg.likelihood)
     check_fit(likelihood, name, datamodule.support, choices["dataset"])
     return likelihood
 
@@ -81,15 +84,24 @@ def build(cfg, choices) -> tuple[VAEModule, L.LightningDataModule]:
     bad values fail before data loads. Serves training and `vaelab.evaluate` alike."""
     check_budget(cfg.trainer)
     require(cfg.get("compile", False) in (True, False), "compile", cfg.get("compile"), "true or false")
-    latent, objective = instantiate(cfg.latent), instantiate(cfg.loss)
+    for key in ("dataset", "latent", "loss"):
+        check_targets(cfg[key], key)
+    check_kwargs(cfg.net, "net", VAE, given=("latent", "likelihood", "event_shape"))
+    with under("latent"):
+        latent = instantiate(cfg.latent)
+    with under("loss"):
+        objective = instantiate(cfg.loss)
     check_estimator(choices["loss"], objective, latent.kind, cfg.S, latent.depth)
     module_args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples,
                        nll_samples=cfg.nll_samples, nll_chunk=cfg.nll_chunk,
                        optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
                        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None)
-    datamodule = instantiate(cfg.dataset)
+    with under("dataset"):
+        datamodule = instantiate(cfg.dataset)
     check_data(datamodule)
-    vae = VAE(latent, pick_likelihood(cfg, choices, datamodule), datamodule.event_shape, **instantiate(cfg.net))
+    likelihood = pick_likelihood(cfg, choices, datamodule)
+    with under("net"):
+        vae = VAE(latent, likelihood, datamodule.event_shape, **instantiate(cfg.net))
     if cfg.get("compile", False):
         vae.compile_networks()
     return VAEModule(vae, objective, **module_args), datamodule
@@ -129,8 +141,11 @@ def prepare(cfg: DictConfig):
         spread_over_gpus(cfg, hydra_cfg.job.num)
     if cfg.resume:
         cfg, choices = saved_run(run_dir, list(hydra_cfg.overrides.task))
-    L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in config.yaml; a log line would outlive a refusal
     module, datamodule = build(cfg, choices)
+    for key in ("trainer", "callbacks", "logger"):
+        check_targets(cfg[key], key)
+    check_trainer(cfg.trainer)
     callbacks = [instantiate(c) for c in callback_configs(cfg.callbacks, cfg.trainer)]
     return cfg, choices, run_dir, module, datamodule, callbacks
 

@@ -1,51 +1,120 @@
-"""Bad input stops train.py before any work: exit code 2, one line naming the key, the value and
-what is accepted, and no run folder left behind."""
+"""Bad input stops train.py before any work: exit code 2, one line naming the key, the value and what is
+accepted, and no run folder left behind. Each case's line is quoted in docs/reliability.md (Refusals), and the
+last test checks that every quote there is one of these lines."""
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
+NOWHERE = "/nonexistent/vaelab-data"
+ESTIMATORS = ("one of arm, disarm, elbo, gumbel, gumbel_st, iwae, iwae_dreg, reinforce, vargrad, variance, vimco; "
+              "did you mean loss=variance or loss=reinforce?")
+# (overrides, the line train.py prints after "vaelab: "), run on dataset=digits unless a case names a data set,
+# with VAELAB_DATA_DIR unset
 REFUSED = [
-    (["loss=varience"], ["loss='varience'",
-                         "one of arm, disarm, elbo, gumbel, gumbel_st, iwae, iwae_dreg, reinforce, vargrad, variance, vimco",
-                         "did you mean loss=variance"]),
-    (["hydra.mode=MULTIRUN", "loss=elbo,varience"], ["loss='varience'", "did you mean loss=variance"]),
-    (["latent=continous"], ["latent='continous'", "did you mean latent=continuous"]),
-    (["lr=0"], ["lr=0", "a positive learning rate"]),
-    (["dataset.batch_size=0"], ["dataset.batch_size=0", "a positive integer"]),
-    (["trainer.max_epochs=0"], ["trainer.max_epochs=0", "a positive integer, or -1"]),
-    (["trainer.log_every_n_steps=0"], ["trainer.log_every_n_steps=0", "a positive integer"]),
-    (["latent.D=0"], ["latent.D=0", "a positive latent size"]),
-    (["loss=vargrad", "latent=discrete", "latent.K=1"], ["latent.K=1", "at least 2 classes"]),
-    (["nonfinite=maybe"], ["nonfinite='maybe'", "one of stop, skip"]),
-    (["callbacks.nonfinite.every_n_steps=0"], ["callbacks.nonfinite.every_n_steps=0", "a positive integer"]),
-    (["compile=yes"], ["compile='yes'", "true or false"]),
+    (["loss=varience"], f"loss='varience' is not accepted: {ESTIMATORS}"),
+    (["hydra.mode=MULTIRUN", "loss=elbo,varience"], f"loss='varience' is not accepted: {ESTIMATORS}"),
+    (["latent=continous"], "latent='continous' is not accepted: one of binary, continuous, discrete; "
+                           "did you mean latent=continuous?"),
+    (["S=abc"], "S='abc' is not accepted: an integer"),
+    (["S=1.5"], "S=1.5 is not accepted: an integer"),
+    (["lr=abc"], "lr='abc' is not accepted: a number"),
+    (["seed=abc"], "seed='abc' is not accepted: an integer"),
+    (["eval_samples=1.5"], "eval_samples=1.5 is not accepted: an integer"),
+    (["+foo=1"], "foo=1 is not accepted: a key that vaelab reads; one of seed, S, lr, eval_samples, nll_samples, nll_chunk, "
+                 "compile, data_dir, skip_finished, nonfinite, resume, dataset, likelihood, latent, loss, net, trainer, logger, "
+                 "callbacks"),
+    (["lr=0"], "lr=0 is not accepted: a positive learning rate"),
+    (["dataset.batch_size=0"], "dataset.batch_size=0 is not accepted: a positive integer"),
+    (["dataset.batch_size=1.5"], "dataset.batch_size=1.5 is not accepted: an integer"),
+    (["dataset.val_size=0"], "dataset.val_size=0 is not accepted: a positive integer"),
+    (["dataset.val_size=60000"], "dataset.val_size=60000 is not accepted: between 1 and 1496 (1797 images, test_size=300, "
+                                 "at least one left for training)"),
+    (["dataset=mnist", "dataset.val_size=60000"], "dataset.val_size=60000 is not accepted: between 1 and 59999 (60000 training "
+                                                  "images, at least one left for training)"),
+    (["+dataset.foo=1"], "dataset.foo=1 is not accepted: a key that vaelab.data.Digits reads (root, batch_size, binarize, "
+                         "val_size, test_size, seed)"),
+    (["+loss.dreg=true"], "loss.dreg=True is not accepted: a key that vaelab.objectives.ELBO reads (analytic_kl)"),
+    (["loss._target_=vaelab.objectives.Elbo"], "loss._target_='vaelab.objectives.Elbo' is not accepted: an importable class "
+                                                "or function"),
+    (["net.hidden=[0]"], "net.hidden=[0] is not accepted: a list of positive layer widths"),
+    (["latent.D=0"], "latent.D=0 is not accepted: a positive latent size"),
+    (["loss=vargrad", "latent=discrete", "latent.K=1"], "latent.K=1 is not accepted: at least 2 classes per variable"),
+    (["trainer.max_epochs=0"], "trainer.max_epochs=0 is not accepted: a positive integer, or -1 for no limit"),
+    (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps=0 is not accepted: a positive integer"),
+    (["trainer.limit_train_batches=0"], "trainer.limit_train_batches=0 is not accepted: a positive number of batches, a "
+                                        "fraction in (0, 1] of them, or null for all"),
+    (["+trainer.max_epoch=5"], "trainer.max_epoch=5 is not accepted: a key that lightning.pytorch.Trainer reads; did you mean "
+                               "trainer.max_epochs?"),
+    (["trainer.devices=0"], "trainer.devices=0 is not accepted: lightning.pytorch.Trainer refuses it: `Trainer(devices=0)` "
+                            "value is not a valid input using cpu accelerator."),
+    (["trainer.accelerator=gpu"], "trainer.accelerator='gpu' is not accepted: lightning.pytorch.Trainer refuses it: No "
+                                  "supported gpu backend found!"),
+    (["trainer.strategy=ddp_spawn", "trainer.devices=2", "trainer.accelerator=cpu"],
+     "trainer.strategy='ddp_spawn' is not accepted: auto, ddp, or another strategy that starts each process as a script "
+     "(Lightning's ddp launches train.py once a device; ddp_spawn, ddp_fork and ddp_notebook cannot test and record the run)"),
+    (["nonfinite=maybe"], "nonfinite='maybe' is not accepted: one of stop, skip"),
+    (["callbacks.nonfinite.every_n_steps=0"], "callbacks.nonfinite.every_n_steps=0 is not accepted: null (every step on the CPU, "
+                                               "every log_every_n_steps on an accelerator) or a positive integer"),
+    (["compile=yes"], "compile='yes' is not accepted: true or false"),
     (["trainer.enable_progress_bar=true", "callbacks.progress_bar.metrics=train/loss"],
-     ["callbacks.progress_bar.metrics='train/loss'", "a list of logged metric names"]),
+     "callbacks.progress_bar.metrics='train/loss' is not accepted: a list, each item a string"),
+    (["dataset=mnist", f"data_dir={NOWHERE}", "dataset.download=false"],
+     f"data_dir='{NOWHERE}' is not accepted: MNIST file train-images-idx3-ubyte.gz not found: searched {NOWHERE}/MNIST/raw for "
+     "train-images-idx3-ubyte.gz. Set VAELAB_DATA_DIR (unset) or data_dir=... to the data root that holds it, or allow "
+     "dataset.download=true on a machine with a network."),
+    (["dataset=binarized_mnist", f"data_dir={NOWHERE}"],
+     f"data_dir='{NOWHERE}' is not accepted: binarized MNIST not found: searched {NOWHERE}/binarized_mnist for "
+     "binarized_mnist.npz or binarized_mnist_train.amat(.gz). Set VAELAB_DATA_DIR (unset) or data_dir=... to the data "
+     "root that holds it."),
+    (["dataset=frey_face", f"data_dir={NOWHERE}"],
+     f"data_dir='{NOWHERE}' is not accepted: Frey Face not found: searched {NOWHERE}/frey_face for frey_rawface.mat. Set "
+     "VAELAB_DATA_DIR (unset) or data_dir=... to the data root that holds it."),
+    (["dataset=omniglot", f"data_dir={NOWHERE}"],
+     f"data_dir='{NOWHERE}' is not accepted: Omniglot not found: searched {NOWHERE}/omniglot for chardata.mat. Set "
+     "VAELAB_DATA_DIR (unset) or data_dir=... to the data root that holds it, or allow dataset.download=true to fetch "
+     f"torchvision's Omniglot into {NOWHERE}/omniglot-py (a different split from IWAE's)."),
 ]
 
 
-def assert_refused(result, named, run_dir: Path):
+def assert_refused(result, run_dir: Path, line: str | None = None, named=()):
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    if line is not None:
+        assert f"vaelab: {line}" in result.stderr.splitlines(), result.stderr[-2000:]
     for text in named:
         assert text in result.stderr, (text, result.stderr)
     assert not run_dir.exists() or not any(run_dir.iterdir()), list(run_dir.iterdir())
 
 
-@pytest.mark.parametrize("overrides,named", REFUSED)
-def test_bad_values_are_refused_before_any_work(train, overrides, named):
-    result = train(*overrides, check=False)
-    assert_refused(result, named, train.dir)
+@pytest.mark.parametrize("overrides,line", REFUSED, ids=[" ".join(o) for o, _ in REFUSED])
+def test_bad_values_are_refused_before_any_work(train, monkeypatch, overrides, line):
+    if "trainer.accelerator=gpu" in overrides and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.delenv("VAELAB_DATA_DIR", raising=False)
+    assert_refused(train(*overrides, check=False), train.dir, line)
     assert not (train.dir / "multirun").exists()
+
+
+def quoted_refusals() -> list[tuple[str, str]]:
+    """(overrides, line) of each row of the table under docs/reliability.md's `## Refusals` heading."""
+    section = DOCS.read_text().split("\n## Refusals\n", 1)[1].split("\n## ", 1)[0]
+    return [(m[1], m[2]) for m in re.finditer(r"^\| `(.+?)` \| `` vaelab: (.+?) `` \|$", section, re.MULTILINE)]
+
+
+def test_the_docs_quote_each_refusal_as_train_py_prints_it():
+    assert sorted(quoted_refusals()) == sorted((" ".join(o), line) for o, line in REFUSED)
 
 
 def test_a_missing_data_root_is_refused_naming_the_folder_and_the_variable(train, tmp_path_factory):
     missing = tmp_path_factory.mktemp("data") / "nowhere"
     result = train("dataset=mnist", f"data_dir={missing}", "dataset.download=false", check=False)
-    assert_refused(result, [f"data_dir='{missing}'", "not found", "VAELAB_DATA_DIR"], train.dir)
+    assert_refused(result, train.dir, named=[f"data_dir='{missing}'", "not found", "VAELAB_DATA_DIR"])
 
 
 @pytest.mark.requires_data
@@ -59,4 +128,4 @@ def test_a_truncated_data_file_is_refused_by_its_checksum(train, tmp_path_factor
     (raw / "train-images-idx3-ubyte.gz").unlink()
     (raw / "train-images-idx3-ubyte.gz").write_bytes((raw / "copy").read_bytes()[:100_000])
     result = train("dataset=mnist", f"data_dir={raw.parents[1]}", "dataset.download=false", check=False)
-    assert_refused(result, ["train-images-idx3-ubyte.gz is corrupted or truncated", "md5"], train.dir)
+    assert_refused(result, train.dir, named=["train-images-idx3-ubyte.gz is corrupted or truncated", "md5"])

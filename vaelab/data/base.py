@@ -26,6 +26,18 @@ def binarize(p: torch.Tensor) -> torch.Tensor:
     return torch.rand_like(p).lt_(p)
 
 
+def check_held_out(total: int, what: str, **sizes: int):
+    """Refuse held-out sizes (val_size, test_size) that are not positive integers, or that leave none of the
+    `total` items of `what` for training, naming the size at fault (the largest, where together they are too many)."""
+    for name, size in sizes.items():
+        require(isinstance(size, int) and not isinstance(size, bool) and size >= 1, name, size, "a positive integer")
+    name = max(sizes, key=sizes.get)
+    others = sum(sizes.values()) - sizes[name]
+    others_text = "".join(f", {k}={v}" for k, v in sizes.items() if k != name)
+    require(sizes[name] + others < total, name, sizes[name],
+            f"between 1 and {total - others - 1} ({total} {what}{others_text}, at least one left for training)")
+
+
 def held_out(x: torch.Tensor, seed: int, *sizes: int):
     """A seeded shuffle of `x` cut into pieces of `sizes` and the rest: (rest, *pieces)."""
     x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))]
@@ -39,17 +51,37 @@ class Batches:
     seeding and resume cover it); no index list crosses from the host. torch's DataLoader would add its
     sampler, fetcher, collation and profiler ops to every step, for nothing on data already in memory."""
 
-    def __init__(self, x: torch.Tensor, batch_size: int, shuffle: bool):
-        self.x, self.batch_size, self.shuffle = x, batch_size, shuffle
+    Under data parallelism (`world_size` processes) each process serves its shard of the epoch, the rows at
+    positions rank, rank + world_size, ... of one order: the order rank 0 draws, handed to every process by
+    `broadcast`. With `even` (training) every shard has ceil(N / world_size) rows, the order's first rows served
+    twice to fill the last shards, so that every process takes the same number of steps (DDP averages the
+    gradients of all processes at each step); without it (evaluation) every row is served once, so that means
+    over the processes' shards, weighted by their sizes, are exact."""
+
+    def __init__(self, x: torch.Tensor, batch_size: int, shuffle: bool, even: bool = False, rank: int = 0,
+                 world_size: int = 1, broadcast=None):
+        self.x, self.batch_size, self.shuffle, self.even = x, batch_size, shuffle, even
+        self.rank, self.world_size, self.broadcast = rank, world_size, broadcast
 
     def __len__(self):
-        return math.ceil(len(self.x) / self.batch_size)
+        return math.ceil(self.shard_size() / self.batch_size)
+
+    def shard_size(self) -> int:
+        n = len(self.x)
+        return math.ceil(n / self.world_size) if self.even else len(range(self.rank, n, self.world_size))
 
     def __iter__(self):
         """Draws the order at the first batch, not at iter(): Lightning calls iter() on a loader that is not a
         DataLoader to check it, once more on resuming, and a resumed run must draw what an unbroken one does."""
-        order = torch.randperm if self.shuffle else torch.arange
-        for index in order(len(self.x), device=self.x.device).split(self.batch_size):
+        n = len(self.x)
+        order = (torch.randperm if self.shuffle else torch.arange)(n, device=self.x.device)
+        if self.world_size > 1:
+            if self.shuffle:
+                order = self.broadcast(order)
+            if self.even:
+                order = torch.cat([order, order[: self.shard_size() * self.world_size - n]])
+            order = order[self.rank :: self.world_size]
+        for index in order.split(self.batch_size):
             yield self.x[index]
 
 
@@ -67,10 +99,11 @@ class InMemoryDataModule(L.LightningDataModule):
 
     event_shape: tuple[int, ...] = ()
 
-    def __init__(self, root=None, batch_size: int = 128, binarize: str = "dynamic", seed: int = 0):
+    def __init__(self, root: str | Path | None = None, batch_size: int = 128, binarize: str = "dynamic",
+                 seed: int = 0):
         super().__init__()
-        require(batch_size >= 1, "dataset.batch_size", batch_size, "a positive integer")
-        require(binarize in BINARIZE, "dataset.binarize", binarize, f"one of {', '.join(BINARIZE)}")
+        require(batch_size >= 1, "batch_size", batch_size, "a positive integer")
+        require(binarize in BINARIZE, "binarize", binarize, f"one of {', '.join(BINARIZE)}")
         self.root = data_root(root)
         self.batch_size, self.binarize, self.seed = batch_size, binarize, seed
         self.splits = None
@@ -105,7 +138,12 @@ class InMemoryDataModule(L.LightningDataModule):
         return batch
 
     def _loader(self, split, shuffle):
-        return Batches(self.splits[split], self.batch_size, shuffle)
+        """Batches of a split; under data parallelism, this process's shard of them (see Batches)."""
+        if self.trainer is None or self.trainer.world_size == 1:
+            return Batches(self.splits[split], self.batch_size, shuffle, even=shuffle)
+        strategy = self.trainer.strategy
+        return Batches(self.splits[split], self.batch_size, shuffle, even=shuffle, rank=self.trainer.global_rank,
+                       world_size=self.trainer.world_size, broadcast=lambda t: strategy.broadcast(t.cpu()).to(t.device))
 
     def train_dataloader(self):
         return self._loader("train", shuffle=True)

@@ -1,6 +1,8 @@
 """Larochelle & Murray's (2011) fixed binarisation of MNIST: 50k train, 10k validation, 10k test,
 each pixel drawn once; the data set of the NADE, IWAE and VampPrior likelihood tables."""
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -24,6 +26,11 @@ def parse_amat(text: bytes) -> np.ndarray:
     return (np.frombuffer(text, np.uint8).reshape(-1, LINE)[:, ::2] - ord("0")).astype(np.uint8)
 
 
+def read_text(path: Path) -> bytes:
+    """An .amat file's text, gunzipped if it is an .amat.gz."""
+    return gunzip(path) if path.suffix == ".gz" else path.read_bytes()
+
+
 class BinarizedMNIST(InMemoryDataModule):
     """Files under ROOT/binarized_mnist/: binarized_mnist.npz (arrays train, valid, test) if present,
     else binarized_mnist_{train,valid,test}.amat(.gz); checked against KNOWN_SHA256. Already binary,
@@ -32,28 +39,34 @@ class BinarizedMNIST(InMemoryDataModule):
     event_shape = (28, 28)
     support = "binary"
 
-    def __init__(self, root=None, batch_size: int = 128):
+    def __init__(self, root: str | Path | None = None, batch_size: int = 128):
         super().__init__(root, batch_size, binarize="none")
 
     @property
     def folder(self):
         return self.root / "binarized_mnist"
 
-    def arrays(self):
+    def files(self) -> dict[str, Path]:
+        """The files read, after checking their sha256: the .npz if present, else each split's .amat(.gz)."""
         npz = self.folder / "binarized_mnist.npz"
         if npz.exists():
-            with np.load(verify(npz, "sha256", KNOWN_SHA256[npz.name])) as f:
-                return {split: f[split] for split in SPLITS}
-        return {split: self.read_amat(split) for split in SPLITS}
+            return {"npz": verify(npz, "sha256", KNOWN_SHA256[npz.name])}
+        return {split: self.amat(split) for split in SPLITS}
 
-    def read_amat(self, split):
+    def amat(self, split) -> Path:
+        """The split's .amat, or .amat.gz, after checking the sha256 of its text."""
         name = f"binarized_mnist_{split}.amat"
-        for path, read in ((self.folder / name, lambda p: p.read_bytes()), (self.folder / f"{name}.gz", gunzip)):
+        for path in (self.folder / name, self.folder / f"{name}.gz"):
             if path.exists():
-                text = read(path)
-                verify(path, "sha256", KNOWN_SHA256[name], content=text)
-                return parse_amat(text)
+                return verify(path, "sha256", KNOWN_SHA256[name], content=read_text(path))
         raise absent("binarized MNIST", self.folder, f"binarized_mnist.npz or {name}(.gz)")
+
+    def arrays(self):
+        files = self.files()
+        if "npz" in files:
+            with np.load(files["npz"]) as f:
+                return {split: f[split] for split in SPLITS}
+        return {split: parse_amat(read_text(path)) for split, path in files.items()}
 
     def load(self):
         arrays = self.arrays()

@@ -1,9 +1,13 @@
 """The 8x8 digits that scikit-learn ships: 1797 images, usable anywhere offline."""
 
+from pathlib import Path
+
 import torch
 from sklearn.datasets import load_digits
 
-from vaelab.data.base import InMemoryDataModule, held_out
+from vaelab.data.base import InMemoryDataModule, check_held_out, held_out
+
+IMAGES = 1797
 
 
 class Digits(InMemoryDataModule):
@@ -11,9 +15,10 @@ class Digits(InMemoryDataModule):
 
     event_shape = (8, 8)
 
-    def __init__(self, root=None, batch_size=128, binarize="dynamic", val_size: int = 200,
-                 test_size: int = 300, seed: int = 0):
+    def __init__(self, root: str | Path | None = None, batch_size: int = 128, binarize: str = "dynamic",
+                 val_size: int = 200, test_size: int = 300, seed: int = 0):
         super().__init__(root, batch_size, binarize, seed)
+        check_held_out(IMAGES, "images", val_size=val_size, test_size=test_size)
         self.val_size, self.test_size = val_size, test_size
 
     def load(self):

@@ -2,14 +2,14 @@
 (Kingma & Welling 2014), modelled with a Gaussian likelihood."""
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import scipy.io
 import torch
 
-from vaelab.data.base import InMemoryDataModule, held_out
+from vaelab.data.base import InMemoryDataModule, check_held_out, held_out
 from vaelab.data.files import CorruptFile, absent
-from vaelab.errors import require
 
 # sha256 of the pixels, ff as a C-order uint8 (560, 1965) array: the .mat container's bytes differ
 # between copies (shared/data's was rebuilt with scipy.io.savemat from two identical independent copies of
@@ -25,16 +25,20 @@ class FreyFace(InMemoryDataModule):
     event_shape = (28, 20)
     likelihood = "gaussian"
 
-    def __init__(self, root=None, batch_size: int = 100, binarize: str = "none", val_size: int = 200,
-                 test_size: int = 200, seed: int = 0):
+    def __init__(self, root: str | Path | None = None, batch_size: int = 100, binarize: str = "none",
+                 val_size: int = 200, test_size: int = 200, seed: int = 0):
         super().__init__(root, batch_size, binarize, seed)
-        require(val_size > 0 and test_size > 0 and val_size + test_size < 1965, "dataset.val_size, dataset.test_size",
-                (val_size, test_size), "positive sizes that leave training images out of 1965")
+        check_held_out(1965, "faces", val_size=val_size, test_size=test_size)
         self.val_size, self.test_size = val_size, test_size
 
     @property
     def path(self):
         return self.root / "frey_face" / "frey_rawface.mat"
+
+    def files(self) -> dict[str, Path]:
+        """The .mat file, after checking its pixels against PIXELS_SHA256."""
+        self.pixels()
+        return {self.path.name: self.path}
 
     def pixels(self) -> np.ndarray:
         """ff, after checking its content against PIXELS_SHA256."""

@@ -1,10 +1,12 @@
 """A synthetic data set whose marginal likelihood and posterior are exact, for checking
 log-likelihood estimators and posteriors against the truth (probabilistic PCA, Tipping & Bishop 1999)."""
 
+from pathlib import Path
+
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal
 
-from vaelab.data.base import InMemoryDataModule, held_out
+from vaelab.data.base import InMemoryDataModule, check_held_out, held_out
 from vaelab.errors import require
 
 
@@ -21,12 +23,15 @@ class LinearGaussian(InMemoryDataModule):
     support = "real"
 
     def __init__(self, batch_size: int = 128, x_dim: int = 16, z_dim: int = 2, noise: float = 0.5,
-                 size: int = 3000, val_size: int = 500, test_size: int = 500, seed: int = 0, root=None):
+                 size: int = 3000, val_size: int = 500, test_size: int = 500, seed: int = 0,
+                 root: str | Path | None = None):
         super().__init__(root, batch_size, binarize="none", seed=seed)
-        require(x_dim >= 1 and z_dim >= 1, "dataset.x_dim, dataset.z_dim", (x_dim, z_dim), "positive sizes")
-        require(noise > 0, "dataset.noise", noise, "a positive standard deviation")
-        require(0 < val_size and 0 < test_size and val_size + test_size < size, "dataset.size", size,
-                "more draws than val_size + test_size, both positive")
+        require(x_dim >= 1, "x_dim", x_dim, "a positive size")
+        require(z_dim >= 1, "z_dim", z_dim, "a positive size")
+        require(noise > 0, "noise", noise, "a positive standard deviation")
+        if isinstance(val_size, int) and isinstance(test_size, int):
+            require(size > val_size + test_size, "size", size, f"more draws than val_size + test_size = {val_size + test_size}")
+        check_held_out(size, "draws", val_size=val_size, test_size=test_size)
         self.event_shape = (x_dim,)
         self.val_size, self.test_size, self.noise = val_size, test_size, noise
         g = torch.Generator().manual_seed(seed)

@@ -1,12 +1,13 @@
 """MNIST and Fashion-MNIST, parsed from the four IDX .gz files in torchvision's raw layout."""
 
+from pathlib import Path
+
 import torchvision.datasets as tvd
 from torchvision.datasets.utils import download_url
 
-from vaelab.data.base import InMemoryDataModule, held_out
+from vaelab.data.base import InMemoryDataModule, check_held_out, held_out
 from vaelab.data.files import absent, verify
 from vaelab.data.idx import read_idx
-from vaelab.errors import require
 
 
 class MNIST(InMemoryDataModule):
@@ -19,10 +20,10 @@ class MNIST(InMemoryDataModule):
     event_shape = (28, 28)
     source = tvd.MNIST
 
-    def __init__(self, root=None, batch_size=128, binarize="dynamic", val_size: int = 5000,
-                 download: bool = True, seed: int = 0):
+    def __init__(self, root: str | Path | None = None, batch_size: int = 128, binarize: str = "dynamic",
+                 val_size: int = 5000, download: bool = True, seed: int = 0):
         super().__init__(root, batch_size, binarize, seed)
-        require(0 < val_size < 60000, "dataset.val_size", val_size, "between 1 and 59999")
+        check_held_out(60000, "training images", val_size=val_size)
         self.val_size, self.download = val_size, download
 
     @property

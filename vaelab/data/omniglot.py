@@ -1,15 +1,16 @@
 """Omniglot at 28 x 28 (Lake et al. 2015): handwritten characters of 50 alphabets, the second data
 set of the IWAE, VIMCO and DisARM tables; dynamically binarised by default."""
 
+from pathlib import Path
+
 import numpy as np
 import scipy.io
 import torch
 import torchvision.datasets as tvd
 from torchvision import transforms
 
-from vaelab.data.base import InMemoryDataModule, held_out
+from vaelab.data.base import InMemoryDataModule, check_held_out, held_out
 from vaelab.data.files import absent, verify
-from vaelab.errors import require
 
 CHARDATA_MD5 = "21ecaf34373511aa7691cf2e0802aa3d"  # yburda/iwae's datasets/OMNIGLOT/chardata.mat
 # torchvision's 105 x 105 PNGs, black strokes on white -> 28 x 28 stroke intensities in [0, 1]
@@ -30,33 +31,44 @@ class Omniglot(InMemoryDataModule):
 
     event_shape = (28, 28)
 
-    def __init__(self, root=None, batch_size: int = 128, binarize: str = "dynamic", val_size: int = 1345,
-                 download: bool = False, seed: int = 0):
+    def __init__(self, root: str | Path | None = None, batch_size: int = 128, binarize: str = "dynamic",
+                 val_size: int = 1345, download: bool = False, seed: int = 0):
         super().__init__(root, batch_size, binarize, seed)
-        require(0 < val_size < 19280, "dataset.val_size", val_size, "between 1 and 19279")
+        check_held_out(19280, "training images (torchvision's background set, the smaller)", val_size=val_size)
         self.val_size, self.download = val_size, download
 
     @property
     def chardata(self):
         return self.root / "omniglot" / "chardata.mat"
 
-    def torchvision_ready(self):
-        return all((self.root / tvd.Omniglot.folder / f"{name}.zip").exists() for name in tvd.Omniglot.zips_md5)
+    def zips(self) -> dict[str, Path]:
+        """torchvision's Omniglot zips and their md5s, by path."""
+        folder = self.root / tvd.Omniglot.folder
+        return {folder / f"{name}.zip": md5 for name, md5 in tvd.Omniglot.zips_md5.items()}
 
-    def load(self):
+    def files(self) -> dict[str, Path]:
+        """chardata.mat after checking its md5; else torchvision's zips (downloaded first when absent and
+        `download`), after checking theirs."""
         if self.chardata.exists():
-            train, test = self.from_chardata()
-        elif self.download or self.torchvision_ready():
-            train, test = (self.from_torchvision(background) for background in (True, False))
-        else:
+            return {self.chardata.name: verify(self.chardata, "md5", CHARDATA_MD5)}
+        if self.download and not all(path.exists() for path in self.zips()):
+            for background in (True, False):
+                tvd.Omniglot(str(self.root), background=background, download=True)
+        if not all(path.exists() for path in self.zips()):
             raise absent("Omniglot", self.chardata.parent, self.chardata.name,
                          f", or allow dataset.download=true to fetch torchvision's Omniglot into "
                          f"{self.root / tvd.Omniglot.folder} (a different split from IWAE's)")
+        return {path.name: verify(path, "md5", md5) for path, md5 in self.zips().items()}
+
+    def load(self):
+        if self.chardata.name in self.files():
+            train, test = self.from_chardata()
+        else:
+            train, test = (self.from_torchvision(background) for background in (True, False))
         train, val = held_out(train, self.seed, self.val_size)
         return train, val, test
 
     def from_chardata(self):
-        verify(self.chardata, "md5", CHARDATA_MD5)
         mat = scipy.io.loadmat(self.chardata, variable_names=["data", "testdata"])
         return chardata_images(mat["data"]), chardata_images(mat["testdata"])
 
