@@ -28,13 +28,15 @@ def check_choices(conf: Path, choices: Iterable[tuple[str, str]]):
 
 def check_budget(trainer):
     """Refuse a training budget that cannot train: max_epochs and max_steps are positive, or -1 for no limit; and a
-    log interval that is no positive count (training logs, measures cost and refreshes the progress bar by it)."""
+    log interval that is neither null (chosen so that every epoch logs) nor a positive count (training logs,
+    measures cost and refreshes the progress bar by it)."""
     for key in ("max_epochs", "max_steps"):
         value = trainer.get(key)
         ok = value is None or (isinstance(value, int) and (value == -1 or value >= 1))
         require(ok, f"trainer.{key}", value, "a positive integer, or -1 for no limit")
     value = trainer.get("log_every_n_steps")
-    require(isinstance(value, int) and value >= 1, "trainer.log_every_n_steps", value, "a positive integer")
+    require(value is None or (isinstance(value, int) and value >= 1), "trainer.log_every_n_steps", value,
+            "a positive integer, or null for min(50, training batches per epoch)")
 
 
 def check_data(datamodule):

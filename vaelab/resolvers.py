@@ -13,8 +13,18 @@ def sweep_group():
     return hydra.sweep.dir if hydra.mode == RunMode.MULTIRUN else None
 
 
+def job_label():
+    """What each log line of a sweep's job starts with, "[job N: its overrides] ", so that the lines of jobs run
+    in parallel (joblib) can be told apart; nothing for a single run."""
+    hydra = HydraConfig.get()
+    if hydra.mode != RunMode.MULTIRUN:
+        return ""
+    return f"[job {hydra.job.num}: {hydra.job.override_dirname or 'defaults'}] "
+
+
 def register_resolvers():
     OmegaConf.register_new_resolver("isatty", lambda: sys.stdout.isatty(), replace=True)
     OmegaConf.register_new_resolver("if_resume", lambda resume, then, fresh: fresh if resume is None else then,
                                     replace=True)
     OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)
+    OmegaConf.register_new_resolver("job_label", job_label, replace=True)

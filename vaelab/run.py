@@ -16,6 +16,8 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from vaelab.callbacks.log_interval import LogInterval
+from vaelab.config_tree import print_config_tree
 from vaelab.errors import ConfigError, require
 from vaelab.likelihoods import check_fit
 from vaelab.model import VAE
@@ -129,7 +131,8 @@ def fit_and_test(cfg, choices, run_dir, module, datamodule, callbacks) -> float:
         loggers = [instantiate(c) for c in cfg.logger.values()]
         for logger in loggers:
             logger.log_hyperparams({**flat_keys(cfg, choices), "config": OmegaConf.to_container(cfg, resolve=True)})
-        trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[*callbacks, status], default_root_dir=run_dir)
+        interval = LogInterval(cfg.trainer.log_every_n_steps)
+        trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[*callbacks, interval, status], default_root_dir=run_dir)
         trainer.fit(module, datamodule=datamodule, ckpt_path=run_dir / CHECKPOINT if cfg.resume else None)
         best = trainer.checkpoint_callback
         trainer.test(module, datamodule=datamodule, ckpt_path="best" if best and best.best_model_path else None)
@@ -141,7 +144,11 @@ def train(cfg: DictConfig) -> float:
     """Train, test and record the run Hydra is running; returns its best val/elbo (what a sweeper maximises).
     With skip_finished=true a run already done returns its recorded result at once."""
     run_dir = Path(cfg.resume or HydraConfig.get().runtime.output_dir).absolute()
+    log.info("run folder: %s", run_dir)
     if cfg.skip_finished and status_of(run_dir) == "done":
         log.info("%s is done already (skip_finished=true)", run_dir)
         return read_status(run_dir)["result"]
-    return fit_and_test(*prepare(cfg))
+    prepared = prepare(cfg)
+    if prepared[0].get("extras", {}).get("print_config"):
+        print_config_tree(prepared[0])
+    return fit_and_test(*prepared)
