@@ -144,11 +144,11 @@ def train(cfg: DictConfig) -> float:
     """Train, test and record the run Hydra is running; returns its best val/elbo (what a sweeper maximises).
     With skip_finished=true a run already done returns its recorded result at once."""
     run_dir = Path(cfg.resume or HydraConfig.get().runtime.output_dir).absolute()
-    log.info("run folder: %s", run_dir)
     if cfg.skip_finished and status_of(run_dir) == "done":
         log.info("%s is done already (skip_finished=true)", run_dir)
         return read_status(run_dir)["result"]
     prepared = prepare(cfg)
+    log.info("run folder: %s", prepared[2])
     if prepared[0].get("extras", {}).get("print_config"):
         print_config_tree(prepared[0])
     return fit_and_test(*prepared)
