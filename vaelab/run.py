@@ -16,6 +16,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from vaelab.callbacks.collapse import CollapseCheck
 from vaelab.callbacks.log_interval import LogInterval
 from vaelab.config_tree import print_config_tree
 from vaelab.errors import ConfigError, require
@@ -131,12 +132,14 @@ def fit_and_test(cfg, choices, run_dir, module, datamodule, callbacks) -> float:
         loggers = [instantiate(c) for c in cfg.logger.values()]
         for logger in loggers:
             logger.log_hyperparams({**flat_keys(cfg, choices), "config": OmegaConf.to_container(cfg, resolve=True)})
-        interval = LogInterval(cfg.trainer.log_every_n_steps)
-        trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[*callbacks, interval, status], default_root_dir=run_dir)
+        interval, collapse = LogInterval(cfg.trainer.log_every_n_steps), CollapseCheck()
+        trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[*callbacks, interval, collapse, status],
+                              default_root_dir=run_dir)
         trainer.fit(module, datamodule=datamodule, ckpt_path=run_dir / CHECKPOINT if cfg.resume else None)
         best = trainer.checkpoint_callback
         trainer.test(module, datamodule=datamodule, ckpt_path="best" if best and best.best_model_path else None)
         status.result = float(best.best_model_score) if best and best.best_model_score is not None else None
+        status.extra["collapse"] = collapse.found
     return status.result if status_of(run_dir) == "done" else float("-inf")
 
 

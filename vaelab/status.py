@@ -1,7 +1,8 @@
 """A run's outcome in RUN_DIR/status.json, for sweep reports, re-runs and resumption:
 
     {"status": "running" | "done" | "skipped" | "failed" | "interrupted",
-     "error": null or a one-line message, "result": the best val/elbo of a run that is done}
+     "error": null or a one-line message, "result": the best val/elbo of a run that is done,
+     "collapse": null, or the signs of posterior collapse at test (vaelab.metrics.collapse)}
 
 "skipped" is a sweep's job whose configuration was refused (an invalid combination in a grid).
 """
@@ -31,11 +32,11 @@ def outcome(exception: BaseException) -> tuple[str, str]:
     return "failed", f"{type(exception).__name__}: {exception}"
 
 
-def write_status(run_dir, status: str, error: str | None = None, result: float | None = None):
-    """Replace RUN_DIR/status.json atomically, so a reader never sees half a file."""
+def write_status(run_dir, status: str, error: str | None = None, result: float | None = None, **extra):
+    """Replace RUN_DIR/status.json atomically, so a reader never sees half a file; `extra` keys are written too."""
     path = Path(run_dir) / STATUS_FILE
     partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps({"status": status, "error": error, "result": result}) + "\n")
+    partial.write_text(json.dumps({"status": status, "error": error, "result": result, **extra}) + "\n")
     partial.replace(path)
 
 
@@ -57,6 +58,7 @@ class RunStatus(L.Callback):
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
         self.result = None  # what the run returns, stored with "done"
+        self.extra = {}     # more keys stored with "done" (collapse)
 
     def on_exception(self, trainer, pl_module, exception):
         status, error = outcome(exception)
@@ -81,7 +83,7 @@ def recorded(run_dir, exit: bool = True):
     try:
         write_status(run_dir, "running")
         yield status
-        write_status(run_dir, "done", result=status.result)
+        write_status(run_dir, "done", result=status.result, **status.extra)
     except BaseException as e:
         if not isinstance(e, SystemExit) and (read_status(run_dir) or {}).get("status") == "running":
             with suppress(OSError):

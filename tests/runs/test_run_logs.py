@@ -1,6 +1,8 @@
 """What a run says as it goes, piped to a file as under SLURM: its folder, the config, one line per epoch, in
 the console and in the run's Hydra log; labelled per job in a sweep; and what `--help` shows."""
 
+import csv
+import json
 import re
 import subprocess
 import sys
@@ -24,6 +26,21 @@ def test_a_piped_run_prints_its_folder_config_and_a_line_per_epoch_also_in_train
         assert re.search(EPOCH_LINE.format(epoch=2, step=6), text), text
     assert "├── trainer" in result.stdout and "log_every_n_steps: null" in result.stdout  # the config tree
     assert "smaller than the logging interval" not in result.stderr  # the interval fits the 3-batch epoch
+    with open(train.dir / "csv" / "metrics.csv") as f:
+        (collapsed,) = [float(row["test/collapsed"]) for row in csv.DictReader(f) if row.get("test/collapsed")]
+    assert (json.loads((train.dir / "status.json").read_text())["collapse"] is None) == (collapsed == 0.0)
+
+
+def test_a_collapsed_run_says_so_with_the_likely_cause_and_records_it(train):
+    # the variance loss with a discrete latent collapses within an epoch on digits (KL 0.005 nats, entropy ln 10)
+    result = train("loss=variance", "latent=discrete", *SHORT, "trainer.limit_train_batches=11", "trainer.max_epochs=1")
+    assert re.search(r"epoch 1/1 .* posterior collapse: KL\(q\|\|p\) [\d.e-]+ nats per datum", result.stdout)
+    (line,) = [line for line in result.stdout.splitlines() if "WARNING" in line and "posterior collapse" in line]
+    assert "the variance loss trains the decoder through Var f" in line and "loss.decoder=elbo (VarGrad)" in line
+    assert "docs/estimators.md#posterior-collapse" in line
+    assert "nats per datum" in json.loads((train.dir / "status.json").read_text())["collapse"]
+    with open(train.dir / "csv" / "metrics.csv") as f:
+        assert [row["test/collapsed"] for row in csv.DictReader(f) if row.get("test/collapsed")] == ["1.0"]
 
 
 def test_sweep_jobs_label_their_lines_and_print_config_can_be_turned_off(tmp_path):
