@@ -9,25 +9,31 @@ grid's S, `hydra/launcher=joblib` runs jobs in parallel, `hydra/launcher=slurm` 
 """
 
 import argparse
+import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from vaelab.errors import ConfigError, require
 from vaelab.reporting.report import write_report
+from vaelab.resolvers import SWEEP_GROUP
 
 ROOT = Path(__file__).resolve().parent
 SWEEPS = ROOT / "conf" / "sweep"
 
 
 def run(name, overrides, sweep_dir):
-    """Launch the grid as one Hydra multirun in which each run's directory is named by its overrides."""
+    """Launch the grid as one Hydra multirun in which each run's directory is named by its overrides; its W&B
+    group is NAME-DATE-TIME, to the microsecond (a group of its own for each invocation) unless $VAELAB_SWEEP_GROUP or
+    logger.wandb.group names one."""
     known = sorted(p.stem for p in SWEEPS.glob("*.yaml"))
     require(name in known, "sweep", name, f"a file in conf/sweep/: {', '.join(known)}")
     command = [sys.executable, str(ROOT / "train.py"), "--multirun", f"+sweep={name}", "skip_finished=true",
                f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra:job.override_dirname}", *overrides]
     print("vaelab:", " ".join(command), file=sys.stderr)
-    return subprocess.run(command).returncode
+    group = os.environ.get(SWEEP_GROUP) or f"{name}-{datetime.now():%Y-%m-%d-%H%M%S-%f}"
+    return subprocess.run(command, env={**os.environ, SWEEP_GROUP: group}).returncode
 
 
 def report(sweep_dir):

@@ -1,16 +1,21 @@
 """The OmegaConf resolvers that vaelab's configs use; registered before Hydra composes a config."""
 
+import os
 import sys
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
+SWEEP_GROUP = "VAELAB_SWEEP_GROUP"
+
 
 def sweep_group():
-    """The W&B group of a run: the sweep it belongs to (its directory), none for a single run."""
+    """The W&B group of a run: in a multirun, $VAELAB_SWEEP_GROUP (sweep.py names one per invocation, so that
+    a test sweep and a real one in the same directory are told apart), else the sweep's directory; none for a
+    single run."""
     hydra = HydraConfig.get()
-    return hydra.sweep.dir if hydra.mode == RunMode.MULTIRUN else None
+    return (os.environ.get(SWEEP_GROUP) or hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
 
 
 def job_label():

@@ -90,9 +90,11 @@ def callback_configs(callbacks, trainer) -> list:
 
 
 def flat_keys(cfg, choices):
-    """The keys dashboards group runs by."""
+    """The keys dashboards group and filter runs by: the choices, S, lr, seed and the estimator's own options
+    (loss.baseline, loss.decoder, ...)."""
+    options = {f"loss.{k}": v for k, v in OmegaConf.to_container(cfg.loss, resolve=True).items() if k != "_target_"}
     return {"loss": choices["loss"], "latent": choices["latent"], "dataset": choices["dataset"],
-            "S": cfg.S, "seed": cfg.seed}
+            "S": cfg.S, "lr": cfg.lr, "seed": cfg.seed, **options}
 
 
 def multirun() -> bool:

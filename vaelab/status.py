@@ -53,12 +53,16 @@ def status_of(run_dir) -> str:
 
 class RunStatus(L.Callback):
     """When fit or test raises, records how the run ended in status.json and tells every logger
-    (hyperparameters `status` and `error`) before Lightning finalises them."""
+    (hyperparameters `status` and `error`) before Lightning finalises them; a test that ends tells them "done"."""
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
         self.result = None  # what the run returns, stored with "done"
         self.extra = {}     # more keys stored with "done" (collapse)
+
+    def on_test_end(self, trainer, pl_module):
+        for logger in trainer.loggers:
+            logger.log_hyperparams({"status": "done", "error": None})
 
     def on_exception(self, trainer, pl_module, exception):
         status, error = outcome(exception)

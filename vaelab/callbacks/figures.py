@@ -25,7 +25,8 @@ class Figures(L.Callback):
     """Every `every_n_epochs` validation epochs, and at the end of training, writes to `dirpath`:
     reconstructions of the first `n` validation images, n x n prior samples, the manifold (2-D Gaussian
     latent, a `manifold_n` grid), a traversal (discrete or binary latent), for data that are images; at the end also
-    learning curves from the CSV log.
+    learning curves from the CSV log. Each picture goes to the loggers once per global step: the end's are not
+    sent again when the last epoch drew them already.
     Drawn under `seed`, so the training random stream is untouched and every run is drawn alike.
     """
 
@@ -34,6 +35,7 @@ class Figures(L.Callback):
         require(n >= 1, "callbacks.figures.n", n, "a positive integer")
         require(manifold_n >= 1, "callbacks.figures.manifold_n", manifold_n, "a positive integer")
         self.dirpath, self.every_n_epochs, self.n, self.manifold_n, self.seed = Path(dirpath), every_n_epochs, n, manifold_n, seed
+        self.published_step = None
 
     def pictures(self, trainer, pl_module):
         vae = pl_module.vae
@@ -49,9 +51,13 @@ class Figures(L.Callback):
     def draw(self, trainer, pl_module, suffix=""):
         was_training = pl_module.training
         pl_module.eval()
+        sent = self.published_step == trainer.global_step
         with seeded(self.seed, pl_module.device):
             for name, picture in self.pictures(trainer, pl_module):
-                publish(trainer, plots.save(picture(), self.dirpath / f"{name}{suffix}.png"), f"figures/{name}")
+                path = plots.save(picture(), self.dirpath / f"{name}{suffix}.png")
+                if not sent:
+                    publish(trainer, path, f"figures/{name}")
+        self.published_step = trainer.global_step
         pl_module.train(was_training)
 
     def on_validation_epoch_end(self, trainer, pl_module):
