@@ -33,6 +33,13 @@ class ResumableWandbLogger(WandbLogger):
             self.defined = True
         return run
 
+    def after_save_checkpoint(self, checkpoint_callback):
+        """With log_model, only checkpoints ranked by a monitored metric (checkpoints/best.ckpt) go to W&B: the
+        unranked last.ckpt, the resume state rewritten every epoch, would upload the model a second time, and
+        with the alias "best"."""
+        if checkpoint_callback.monitor is not None:
+            super().after_save_checkpoint(checkpoint_callback)
+
 
 class ResumableCSVLogger(CSVLogger):
     """Lightning's CSVLogger, except that it continues an existing metrics.csv (a resumed run) where

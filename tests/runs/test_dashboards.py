@@ -2,6 +2,7 @@
 names, groups, flat keys, the best val/elbo in the summary, `status: done`, the HParams tab, images once."""
 
 import collections
+import json
 import os
 import subprocess
 import sys
@@ -12,13 +13,13 @@ from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 import sweep
 from tests.conftest import ROOT
-from tests.wandb_records import offline_run
+from tests.wandb_records import offline_run, records
 from vaelab.resolvers import SWEEP_GROUP
 
 # 5 epochs with figures every 5: the last epoch's pictures and the end's fall on the same step
 RUN = ["dataset=digits", "loss=reinforce", "latent=discrete", "logger=[csv,wandb,tensorboard]", "trainer.max_epochs=5",
        "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "nll_samples=10",
-       "extras.print_config=false"]
+       "extras.print_config=false", "logger.wandb.log_model=true"]
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,13 @@ def test_wandb_records_name_flat_keys_best_elbo_status_and_each_image_once(run_d
                                for key in h if key.startswith("figures/") and key.endswith("/count"))
     assert {name for _, name in sent} >= {"reconstructions", "prior_samples", "traversal", "learning_curves"}
     assert set(sent.values()) == {1}, sent
+
+
+def test_wandb_log_model_uploads_the_best_checkpoint_once(run_dir):
+    [log] = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
+    uploads = [r.artifact for r in records(log) if r.WhichOneof("record_type") == "artifact"]
+    assert [json.loads(a.metadata)["original_filename"] for a in uploads] == ["best.ckpt"]
+    assert set(uploads[0].aliases) == {"latest", "best"}
 
 
 def test_tensorboard_hparams_tab_has_the_run_keys_and_results(run_dir):
