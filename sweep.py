@@ -12,8 +12,10 @@ Keys that do not name runs (logger, data_dir, ...) take one value: sweeping them
 """
 
 import argparse
+import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -23,6 +25,7 @@ from omegaconf import OmegaConf
 
 from vaelab.errors import ConfigError, require
 from vaelab.reporting.report import write_report
+from vaelab.resolvers import SWEEP_GROUP
 
 ROOT = Path(__file__).resolve().parent
 CONF = ROOT / "conf"
@@ -115,7 +118,9 @@ def check_unnamed_keys(overrides):
 
 def run(name, overrides, sweep_dir):
     """Launch the grid as one Hydra multirun per (latent, S), each run's directory named by its overrides, then
-    draw the grid's figure if it names one; returns the worst exit status."""
+    draw the grid's figure if it names one; returns the worst exit status. The sweep's W&B group is
+    NAME-DATE-TIME, to the microsecond (a group of its own for each invocation), unless $VAELAB_SWEEP_GROUP or
+    logger.wandb.group names one."""
     from vaelab.run import estimators  # torch and Lightning load here, after the name is checked
 
     spec = sweep_spec(name)
@@ -123,12 +128,13 @@ def run(name, overrides, sweep_dir):
     given, rest = given_values(overrides)
     runs = grid(spec, given, estimators())
     code, jobs = 0, [(loss, kind, S) for (kind, S), losses in runs.items() for loss in losses]
+    group = os.environ.get(SWEEP_GROUP) or f"{name}-{datetime.now():%Y-%m-%d-%H%M%S-%f}"
     for kinds, sizes, losses in multiruns(runs):
         command = [sys.executable, str(ROOT / "train.py"), "--multirun", f"+sweep={name}", "skip_finished=true",
                    f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir='${short_name:${hydra:job.override_dirname}}'",
                    f"latent={','.join(kinds)}", f"S={','.join(map(str, sizes))}", f"loss={','.join(losses)}", *rest]
         print("vaelab:", " ".join(command), file=sys.stderr)
-        code = max(code, subprocess.run(command).returncode)
+        code = max(code, subprocess.run(command, env={**os.environ, SWEEP_GROUP: group}).returncode)
     if code == 0 and spec.get("figure"):
         print("vaelab: wrote", manifolds(sweep_dir, jobs, Path(sweep_dir) / spec.figure), file=sys.stderr)
     return code

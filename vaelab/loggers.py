@@ -1,11 +1,15 @@
-"""Lightning's loggers, made to continue a run: the CSV file kept, the W&B run id kept in the run directory."""
+"""Lightning's loggers, made to continue a run (the CSV file kept, the W&B run id kept in the run directory) and
+to summarise it: W&B's summary keeps the best val/elbo, TensorBoard's HParams tab gets the run's keys and results."""
 
 import csv
 import io
 import secrets
 from pathlib import Path
 
-from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
+
+BEST = "val/elbo_best"
+RESULTS = ("test/elbo", "test/nll", "test/collapsed")
 
 
 class ResumableWandbLogger(WandbLogger):
@@ -18,6 +22,23 @@ class ResumableWandbLogger(WandbLogger):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_hex(6) + "\n")
         super().__init__(id=path.read_text().strip(), **kwargs)
+        self.defined = False
+
+    @property
+    def experiment(self):
+        """The W&B run, whose summary keeps the largest val/elbo rather than the last."""
+        run = super().experiment
+        if not self.defined and hasattr(run, "define_metric"):
+            run.define_metric("val/elbo", summary="max")
+            self.defined = True
+        return run
+
+    def after_save_checkpoint(self, checkpoint_callback):
+        """With log_model, only checkpoints ranked by a monitored metric (checkpoints/best.ckpt) go to W&B: the
+        unranked last.ckpt, the resume state rewritten every epoch, would upload the model a second time, and
+        with the alias "best"."""
+        if checkpoint_callback.monitor is not None:
+            super().after_save_checkpoint(checkpoint_callback)
 
 
 class ResumableCSVLogger(CSVLogger):
@@ -35,3 +56,29 @@ class ResumableCSVLogger(CSVLogger):
             path.write_text(kept)
             experiment.metrics_keys = next(csv.reader(io.StringIO(kept)))
         return experiment
+
+
+class HParamsTensorBoardLogger(TensorBoardLogger):
+    """Lightning's TensorBoardLogger, that also fills TensorBoard's HParams tab: when a test has finished, the
+    flat hyperparameters logged (loss, latent, S, dataset, lr, seed, ...; nested ones only go to hparams.yaml)
+    against the best val/elbo seen (as val/elbo_best) and the test results, so that runs filter by estimator."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.flat, self.results, self.step = {}, {}, None
+
+    def log_hyperparams(self, params, metrics=None, step=None):
+        self.flat.update({k: v for k, v in params.items() if isinstance(v, str | int | float | bool)})
+        super().log_hyperparams(params, metrics, step)
+
+    def log_metrics(self, metrics, step=None):
+        if "val/elbo" in metrics:
+            self.results[BEST] = max(self.results.get(BEST, -float("inf")), float(metrics["val/elbo"]))
+        self.results.update({k: float(v) for k, v in metrics.items() if k in RESULTS})
+        self.step = step
+        super().log_metrics(metrics, step)
+
+    def finalize(self, status):
+        if status == "success" and "test/elbo" in self.results:
+            super().log_hyperparams(self.flat, dict(self.results), self.step)
+        super().finalize(status)

@@ -32,7 +32,8 @@ def check_choices(conf: Path, choices: Iterable[tuple[str, str]]):
 def check_budget(trainer):
     """Refuse a training budget that cannot train: max_epochs and max_steps are positive, or -1 for no limit;
     limit_train_batches takes some batches (Lightning takes 0 and trains nothing); and a log interval that is
-    no positive count (training logs, measures cost and refreshes the progress bar by it)."""
+    neither null (chosen so that every epoch logs) nor a positive count (training logs, measures cost and
+    refreshes the progress bar by it)."""
     for key in ("max_epochs", "max_steps"):
         value = trainer.get(key)
         ok = value is None or (isinstance(value, int) and (value == -1 or value >= 1))
@@ -42,7 +43,8 @@ def check_budget(trainer):
     require(ok and not isinstance(value, bool), "trainer.limit_train_batches", value,
             "a positive number of batches, a fraction in (0, 1] of them, or null for all")
     value = trainer.get("log_every_n_steps")
-    require(isinstance(value, int) and value >= 1, "trainer.log_every_n_steps", value, "a positive integer")
+    require(value is None or (isinstance(value, int) and value >= 1), "trainer.log_every_n_steps", value,
+            "a positive integer, or null for min(50, training batches per epoch)")
 
 
 def check_trainer(trainer):
@@ -72,11 +74,12 @@ def check_data(datamodule):
 
 def discard(run_dir, hydra_subdir: str, log_name: str):
     """Remove what Hydra wrote for a run refused before it started: its output subdir, and the folder
-    itself when nothing but an empty job log is left (a resumed run's own files stay)."""
+    itself when nothing but the job log is left, which holds only the lines logged before the refusal (a resumed
+    run's own files stay)."""
     run_dir, subdir = Path(run_dir), Path(run_dir) / hydra_subdir
     shutil.rmtree(subdir, ignore_errors=True)
     for folder in [*subdir.parents][: len(Path(hydra_subdir).parts) - 1]:
         with suppress(OSError):
             folder.rmdir()  # only when empty
-    if all(p.name == log_name and p.stat().st_size == 0 for p in run_dir.iterdir()):
+    if all(p.name == log_name for p in run_dir.iterdir()):
         shutil.rmtree(run_dir)

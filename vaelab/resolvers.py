@@ -1,17 +1,31 @@
 """The OmegaConf resolvers that vaelab's configs use; registered before Hydra composes a config."""
 
 import hashlib
+import os
 import sys
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
+SWEEP_GROUP = "VAELAB_SWEEP_GROUP"
+
 
 def sweep_group():
-    """The W&B group of a run: the sweep it belongs to (its directory), none for a single run."""
+    """The W&B group of a run: in a multirun, $VAELAB_SWEEP_GROUP (sweep.py names one per invocation, so that
+    a test sweep and a real one in the same directory are told apart), else the sweep's directory; none for a
+    single run."""
     hydra = HydraConfig.get()
-    return hydra.sweep.dir if hydra.mode == RunMode.MULTIRUN else None
+    return (os.environ.get(SWEEP_GROUP) or hydra.sweep.dir) if hydra.mode == RunMode.MULTIRUN else None
+
+
+def job_label():
+    """What each log line of a sweep's job starts with, "[job N: its overrides] ", so that the lines of jobs run
+    in parallel (joblib) can be told apart; nothing for a single run."""
+    hydra = HydraConfig.get()
+    if hydra.mode != RunMode.MULTIRUN:
+        return ""
+    return f"[job {hydra.job.num}: {hydra.job.override_dirname or 'defaults'}] "
 
 
 NAME_BYTES = 128   # a folder name well under every file system's limit (255 bytes on most)
@@ -32,3 +46,4 @@ def register_resolvers():
                                     replace=True)
     OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)
     OmegaConf.register_new_resolver("short_name", short_name, replace=True)
+    OmegaConf.register_new_resolver("job_label", job_label, replace=True)

@@ -20,6 +20,9 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from vaelab.callbacks.collapse import CollapseCheck
+from vaelab.callbacks.log_interval import LogInterval
+from vaelab.config_tree import print_config_tree
 from vaelab.errors import ConfigError, refusal, require
 from vaelab.likelihoods import check_fit
 from vaelab.loggers import ResumableCSVLogger
@@ -114,9 +117,11 @@ def callback_configs(callbacks, trainer) -> list:
 
 
 def flat_keys(cfg, choices):
-    """The keys dashboards group runs by."""
+    """The keys dashboards group and filter runs by: the choices, S, lr, seed and the estimator's own options
+    (loss.baseline, loss.decoder, ...)."""
+    options = {f"loss.{k}": v for k, v in OmegaConf.to_container(cfg.loss, resolve=True).items() if k != "_target_"}
     return {"loss": choices["loss"], "latent": choices["latent"], "dataset": choices["dataset"],
-            "S": cfg.S, "seed": cfg.seed}
+            "S": cfg.S, "lr": cfg.lr, "seed": cfg.seed, **options}
 
 
 def multirun() -> bool:
@@ -159,13 +164,16 @@ def fit_and_test(cfg, choices, run_dir, module, datamodule, callbacks) -> float:
         loggers = own_record([instantiate(c) for c in cfg.logger.values()], run_dir)
         for logger in loggers:
             logger.log_hyperparams({**flat_keys(cfg, choices), "config": OmegaConf.to_container(cfg, resolve=True)})
-        trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[*callbacks, status], default_root_dir=run_dir)
+        interval, collapse = LogInterval(cfg.trainer.log_every_n_steps), CollapseCheck()
+        trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[*callbacks, interval, collapse, status],
+                              default_root_dir=run_dir)
         trainer.fit(module, datamodule=datamodule, ckpt_path=run_dir / CHECKPOINT if cfg.resume else None,
                     weights_only=True)   # explicit: no environment variable turns the safe unpickler off
         best = trainer.checkpoint_callback
         trainer.test(module, datamodule=datamodule, ckpt_path="best" if best and best.best_model_path else None,
                      weights_only=True)
         status.result = float(best.best_model_score) if best and best.best_model_score is not None else None
+        status.extra["collapse"] = collapse.found
     return status.result if status_of(run_dir) == "done" else float("-inf")
 
 
@@ -219,4 +227,7 @@ def attempt(cfg: DictConfig, run_dir: Path) -> float:
             write_status(run_dir, *outcome(e))
         ended(run_dir, e, exit=not multirun())
         return float("-inf")
+    log.info("run folder: %s", prepared[2])
+    if prepared[0].get("extras", {}).get("print_config"):
+        print_config_tree(prepared[0])
     return fit_and_test(*prepared)

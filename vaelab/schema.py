@@ -28,7 +28,9 @@ from omegaconf.errors import ValidationError
 
 from vaelab.errors import refusal, refused
 
-GROUPS = ("dataset", "likelihood", "latent", "loss", "net", "trainer", "logger", "callbacks")
+GROUPS = ("dataset", "likelihood", "latent", "loss", "net", "optimizer", "scheduler", "trainer", "logger", "callbacks",
+          "paths", "extras")
+SWEEP_KEYS = ("grid", "figure")  # what a named sweep (conf/sweep/) adds for sweep.py alone
 SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.MutableSequence)
 HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
 
@@ -49,6 +51,7 @@ class Run:
     skip_finished: bool = False
     nonfinite: str = "stop"
     resume: Optional[str] = None  # noqa: UP045
+    tags: list[str] = dataclasses.field(default_factory=list)
 
 
 def structured_type(annotation):
@@ -118,7 +121,7 @@ def check_values(values: dict, schema: type, prefix: str, reader: str, open_ende
 
 def check_run(cfg: DictConfig):
     """The top-level keys of a composed run config against `Run`; the groups' nodes are left to `check_targets`."""
-    values = {key: cfg[key] for key in cfg if key not in GROUPS}
+    values = {key: cfg[key] for key in cfg if key not in GROUPS + SWEEP_KEYS}
     fields = [f.name for f in dataclasses.fields(Run)]
     unknown = [key for key in values if key not in fields]
     if unknown:

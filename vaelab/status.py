@@ -2,7 +2,8 @@
 
     {"status": "running" | "done" | "skipped" | "failed" | "interrupted",
      "error": null or a one-line message, "result": the best val/elbo of a run that is done,
-     "owner": {"host", "pid", "started"} of the process that wrote it}
+     "owner": {"host", "pid", "started"} of the process that wrote it,
+     "collapse": null, or the signs of posterior collapse at test (vaelab.metrics.collapse)}
 
 "skipped" is a sweep's job whose configuration was refused (an invalid combination in a grid).
 While a process works on a run it holds an exclusive lock on RUN_DIR/.lock (flock: the kernel drops it
@@ -45,12 +46,13 @@ def outcome(exception: BaseException) -> tuple[str, str]:
     return "failed", f"{type(exception).__name__}: {exception}"
 
 
-def write_status(run_dir, status: str, error: str | None = None, result: float | None = None):
-    """Replace RUN_DIR/status.json atomically, so a reader never sees half a file; this process is its owner."""
+def write_status(run_dir, status: str, error: str | None = None, result: float | None = None, **extra):
+    """Replace RUN_DIR/status.json atomically, so a reader never sees half a file; this process is its owner, and
+    `extra` keys are written too."""
     path = Path(run_dir) / STATUS_FILE
     partial = path.with_suffix(".json.partial")
     owner = {**OWNER, "pid": os.getpid()}  # a forked worker is its own owner
-    partial.write_text(json.dumps({"status": status, "error": error, "result": result, "owner": owner}) + "\n")
+    partial.write_text(json.dumps({"status": status, "error": error, "result": result, "owner": owner, **extra}) + "\n")
     partial.replace(path)
 
 
@@ -120,11 +122,16 @@ def held(run_dir, key: str):
 
 class RunStatus(L.Callback):
     """When fit or test raises, records how the run ended in status.json and tells every logger
-    (hyperparameters `status` and `error`) before Lightning finalises them."""
+    (hyperparameters `status` and `error`) before Lightning finalises them; a test that ends tells them "done"."""
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
         self.result = None  # what the run returns, stored with "done"
+        self.extra = {}     # more keys stored with "done" (collapse)
+
+    def on_test_end(self, trainer, pl_module):
+        for logger in trainer.loggers:
+            logger.log_hyperparams({"status": "done", "error": None})
 
     def on_exception(self, trainer, pl_module, exception):
         status, error = outcome(exception)
@@ -149,7 +156,7 @@ def recorded(run_dir, exit: bool = True):
     try:
         write_status(run_dir, "running")
         yield status
-        write_status(run_dir, "done", result=status.result)
+        write_status(run_dir, "done", result=status.result, **status.extra)
     except BaseException as e:
         if not isinstance(e, SystemExit) and (read_status(run_dir) or {}).get("status") == "running":
             with suppress(OSError):

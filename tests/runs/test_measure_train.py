@@ -32,12 +32,13 @@ def test_a_run_measures_and_draws_and_the_commands_redo_it(train):
     figures = train.dir / "figures"
     for name in ("manifold", "manifold_epoch001", "reconstructions", "prior_samples", "learning_curves"):
         assert (figures / f"{name}.png").exists(), name
-    side = (Image.open(figures / "reconstructions.png").height - 2) // 2 - 2  # two rows of images
-    assert Image.open(figures / "manifold.png").size == (20 * (side + 2) + 2,) * 2
+    manifold = Image.open(figures / "manifold.png")
+    assert manifold.info["dpi"][0] >= 150 and (figures / "manifold.pdf").exists()
+    assert manifold.width >= 20 * 28 * 2  # 20 digits across, each drawn at least twice its 28 pixels
 
     out = command("vaelab.evaluate", str(train.dir), "--samples", "200", "--limit-test-batches", "2",
                   "--accelerator", "cpu")
     assert math.isclose(json.loads(out[out.index("{"):])["test/nll"], nll, rel_tol=1e-5)  # same checkpoint, seeds, k
     picture = train.dir / "side_by_side.png"
     command("vaelab.reporting.plots", str(train.dir), str(train.dir / "checkpoints" / "last.ckpt"), "--out", str(picture))
-    assert Image.open(picture).size == (600, 340)
+    assert Image.open(picture).size == (1400, 780)  # two 3.5 x 3.9 in panels at 200 dpi: both columns of a page

@@ -207,7 +207,7 @@ def test_wandb_offline_records_config_group_and_metrics_one_run_per_job(grid):
         seed = int(overrides["seed"])
         assert run.run_id == (job / "wandb_id").read_text().strip()
         assert run.run_group == str(grid) and run.job_type == "vargrad"
-        assert run.display_name == f"vargrad-discrete-S2-seed{seed}"
+        assert run.display_name == f"vargrad-discrete-S2-digits-seed{seed}"
         assert {k: config[k] for k in ("loss", "latent", "dataset", "S", "seed")} == \
             {"loss": "vargrad", "latent": "discrete", "dataset": "digits", "S": 2, "seed": seed}
         assert config["config"]["loss"]["_target_"] == "vaelab.objectives.VarianceLoss"

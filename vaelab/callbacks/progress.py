@@ -12,15 +12,19 @@ class ProgressBar(TQDMProgressBar):
 
     Logged with prog_bar=True instead, a training metric is read back from the device by Lightning at the end of
     every later batch of the epoch, a host synchronisation a step on a GPU; read here, it is read when the bar
-    refreshes, every `refresh_rate` batches (train.py: log_every_n_steps, the steps that log it).
+    refreshes, every `refresh_rate` batches (None: the trainer's log_every_n_steps, the steps that log it).
     """
 
-    def __init__(self, refresh_rate: int = 1, metrics: Sequence[str] = ("train/loss", "train/elbo")):
+    def __init__(self, refresh_rate: int | None = None, metrics: Sequence[str] = ("train/loss", "train/elbo")):
         require(isinstance(metrics, Sequence) and not isinstance(metrics, str)
                 and all(isinstance(name, str) for name in metrics),
                 "callbacks.progress_bar.metrics", metrics, "a list of logged metric names, e.g. [train/loss]")
-        super().__init__(refresh_rate)
-        self.metrics = tuple(metrics)
+        super().__init__(refresh_rate or 1)
+        self.every, self.metrics = refresh_rate, tuple(metrics)
+
+    @property
+    def refresh_rate(self) -> int:
+        return self.every or self.trainer.log_every_n_steps
 
     def get_metrics(self, trainer, pl_module):
         logged = trainer.callback_metrics

@@ -10,6 +10,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from vaelab.errors import ConfigError
+from vaelab.reporting.plots import DPI, styles
 from vaelab.status import read_status, status_of
 
 matplotlib.use("Agg")
@@ -166,8 +167,8 @@ def panels(runs):
             for values, group in done.groupby(keys, dropna=False)]
 
 
-def band(ax, x, mean, std, label):
-    ax.plot(x, mean, label=label)
+def band(ax, x, mean, std, label, style):
+    ax.plot(x, mean, label=label, markersize=4, **style)
     ax.fill_between(x, mean - std.fillna(0), mean + std.fillna(0), alpha=0.25)
 
 
@@ -178,13 +179,13 @@ def plot_curves(runs, curves, x, xlabel, path):
         return
     fig, axes = plt.subplots(1, len(split), figsize=(5 * len(split), 4), squeeze=False)
     for ax, (title, group) in zip(axes[0], split):
-        for loss, members in group.groupby(ESTIMATOR):
+        for (loss, members), style in zip(group.groupby(ESTIMATOR), styles()):
             per_step = curves[curves.run.isin(members.run)].groupby("step")
-            band(ax, per_step[x].mean(), per_step["val/elbo"].mean(), per_step["val/elbo"].std(), loss)
+            band(ax, per_step[x].mean(), per_step["val/elbo"].mean(), per_step["val/elbo"].std(), loss, style)
         ax.set(title=title, xlabel=xlabel, ylabel="val elbo (nats)")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
 
@@ -198,9 +199,9 @@ def plot_final_vs_samples(runs, path):
     split = list(done.groupby(keys, dropna=False)) if keys else [((), done)]
     fig, axes = plt.subplots(1, len(split), figsize=(5 * len(split), 4), squeeze=False)
     for ax, (values, group) in zip(axes[0], split):
-        for loss, members in group.groupby(ESTIMATOR):
+        for (loss, members), style in zip(group.groupby(ESTIMATOR), styles()):
             by_S = members.groupby("S")[metric]
-            ax.errorbar(by_S.mean().index, by_S.mean(), yerr=by_S.std().fillna(0), marker="o", capsize=3, label=loss)
+            ax.errorbar(by_S.mean().index, by_S.mean(), yerr=by_S.std().fillna(0), capsize=3, label=loss, **style)
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(group.S.unique()), labels=[str(S) for S in sorted(group.S.unique())], minor=False)
         ax.minorticks_off()
@@ -208,7 +209,7 @@ def plot_final_vs_samples(runs, path):
                title=", ".join(f"{k}={v}" for k, v in zip(keys, values if isinstance(values, tuple) else (values,))))
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
 

@@ -1,0 +1,52 @@
+"""Posterior collapse: q(z|x) = p(z) for every x, so that the decoder models the data without z.
+
+Shown by posterior health (vaelab.metrics.health): KL(q || p) per datum below KL_FLOOR nats; no active
+units (continuous latents); or a mean entropy per variable within ENTROPY_SHARE of its maximum ln K (ln 2
+for binary), which a uniform prior makes the same as KL = 0.
+"""
+
+import math
+
+from vaelab.objectives import VIMCO, DisARM, Reinforce, VarianceLoss
+
+KL_FLOOR = 0.01
+ENTROPY_SHARE = 0.99
+DOCS = "docs/estimators.md#posterior-collapse"
+SCORE_FUNCTION = (Reinforce, VarianceLoss, VIMCO, DisARM)
+
+
+def max_entropy(latent) -> float:
+    """The largest entropy of one latent variable: ln K for a K-class one, ln 2 for a bit."""
+    return math.log(latent.K if latent.kind == "discrete" else 2)
+
+
+def signs(metrics, latent, stage: str) -> str | None:
+    """What shows collapse among `metrics` ({stage}/kl, {stage}/active_units, {stage}/entropy, as logged by
+    VAEModule), e.g. "KL(q||p) 1.4e-06 nats per datum"; None when nothing does."""
+    found = []
+    kl = metrics.get(f"{stage}/kl")
+    if kl is not None and float(kl) < KL_FLOOR:
+        found.append(f"KL(q||p) {float(kl):.2g} nats per datum")
+    units = metrics.get(f"{stage}/active_units")
+    if units is not None and float(units) == 0:
+        found.append("no active units")
+    entropy = metrics.get(f"{stage}/entropy")
+    if entropy is not None and latent.kind != "continuous" and float(entropy) >= ENTROPY_SHARE * max_entropy(latent):
+        found.append(f"entropy {float(entropy):.4g} of at most {max_entropy(latent):.4g} nats per variable")
+    return ", ".join(found) or None
+
+
+def likely_cause(objective) -> str:
+    """Why the estimator in use is likely to have collapsed, and what to try."""
+    if isinstance(objective, VarianceLoss) and objective.decoder == "variance":
+        return ("the variance loss trains the decoder through Var f, which is zero for a decoder that ignores z; "
+                "try loss.decoder=elbo (VarGrad)")
+    if isinstance(objective, SCORE_FUNCTION):
+        return ("the encoder learns from a score-function estimate, too noisy to move q off the prior before the "
+                "decoder learns to do without z; try a larger S, or a smaller lr")
+    return "the KL term pulls q onto the prior faster than the decoder learns to use z; try a longer run or a smaller lr"
+
+
+def message(found: str, objective) -> str:
+    """The line a run prints when it ends collapsed."""
+    return f"posterior collapse ({found}): {likely_cause(objective)}. See {DOCS}"
