@@ -26,12 +26,13 @@ def publish(trainer, path: Path, key: str):
 
 class Figures(L.Callback):
     """Every `every_n_epochs` validation epochs, and at the end of training, writes to `dirpath`:
-    reconstructions of the first `n` validation images, n x n prior samples, the manifold (2-D Gaussian
-    latent, a `manifold_n` grid), a traversal (discrete or binary latent; those two for one stochastic layer only), for data that are images; at the end also
-    learning curves, from the train/elbo and val/elbo it records at each validation (kept in checkpoints, so a
-    resumed run draws the whole run), whatever the loggers. Each figure is titled `title` (the run).
-    Each picture goes to the loggers once per global step: the end's are not sent again when the last epoch drew
-    them already. Drawn under `seed`, so the training random stream is untouched and every run is drawn alike.
+    reconstructions of the first `n` validation images, n x n prior samples, the manifold (2-D Gaussian latent,
+    a `manifold_n` grid) and a traversal (discrete or binary latent), those two for one stochastic layer only,
+    for data that are images; at the end also learning curves, from the train/elbo and val/elbo it records at
+    each validation (kept in checkpoints, so a resumed run draws the whole run), whatever the loggers.
+    Each figure is titled `title` (the run). Each picture goes to the loggers once per global step: the end's
+    are not sent again when the last epoch drew them already. Drawn under `seed`, so the training random
+    stream is untouched and every run is drawn alike.
     """
 
     def __init__(self, dirpath, every_n_epochs: int = 5, n: int = 8, manifold_n: int = 20, seed: int = 0,

@@ -49,7 +49,7 @@ class Batches:
     """An epoch of batches of `x`'s rows, for Lightning, which takes any sized iterable as a data loader: each
     batch is one index gather on x's device, and a shuffle one randperm there (from torch's global RNG, so
     seeding and resume cover it); no index list crosses from the host. torch's DataLoader would add its
-    sampler, fetcher, collation and profiler ops to every step, for nothing on data already in memory."""
+    sampler, fetcher, collation and profiler ops to every step, for nothing on data already in memory.
 
     Under data parallelism (`world_size` processes) each process serves its shard of the epoch, the rows at
     positions rank, rank + world_size, ... of one order: the order rank 0 draws, handed to every process by
