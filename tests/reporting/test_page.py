@@ -123,7 +123,11 @@ def test_sweep_py_report_writes_the_page(tiny_sweep):
     readme = tiny_sweep / "again" / "README.md"
     readme.parent.mkdir()
     readme.write_text(f"{page.BEGIN}\n{page.END}\n")
+    fig5 = tiny_sweep / "stojanovic_fig5.png"
+    fig5.write_bytes((tiny_sweep / "docs" / "results" / "elbo_vs_S.png").read_bytes())
     python("sweep.py", "report", str(tiny_sweep / "sw"), "--markdown", str(readme.parent / "results.md"),
-           "--readme", str(readme), cwd=tiny_sweep)
-    assert "## Continuous latent, S=2" in (readme.parent / "results.md").read_text()
-    assert "| continuous |" in readme.read_text()
+           "--readme", str(readme), "--figure", str(fig5), cwd=tiny_sweep)
+    text = (readme.parent / "results.md").read_text()
+    assert "## Continuous latent, S=2" in text and "| continuous |" in readme.read_text()
+    assert "### Figure 5 of the variance-loss paper" in text and "](results/stojanovic_fig5.png)" in text
+    assert (readme.parent / "results" / "stojanovic_fig5.png").read_bytes() == fig5.read_bytes()

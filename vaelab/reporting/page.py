@@ -10,6 +10,7 @@ discussion are templates whose numbers, winners and verdicts the data fill in.
 import os
 import platform
 import re
+import shutil
 import subprocess
 from datetime import datetime, timezone
 from itertools import cycle
@@ -32,6 +33,8 @@ COLUMNS = {  # metric -> (column title, format of mean and std)
 }
 MARKERS, LINES = "osD^vP*Xph", ("-", "--", "-.", ":")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+FIGURE_TITLES = {"stojanovic_fig5": "Figure 5 of the variance-loss paper: the 2-D manifolds learned by (a) elbo, "
+                                    "(b) reinforce, (c) variance and (d) vargrad (`python sweep.py fig5`)"}
 
 
 def styles(names):
@@ -328,10 +331,11 @@ def replace_between_markers(path, text):
     return True
 
 
-def write_page(sweep_dir, markdown, readme=None, extra_figures=()):
+def write_page(sweep_dir, markdown, readme=None, figures_made=()):
     """Write the results page `markdown` and its PNGs (in a folder named after it) from the sweep in `sweep_dir`;
-    rewrite `readme`'s headline table between the results markers if it has them. `extra_figures`: (title, PNG)
-    pairs placed on the page as they are (e.g. the manifolds of `python sweep.py fig5`). Returns the page's text."""
+    rewrite `readme`'s headline table between the results markers if it has them. `figures_made`: PNGs made
+    elsewhere (e.g. `python sweep.py fig5`'s manifolds), copied next to the page's own and shown after them.
+    Returns the page's text."""
     sweep_dir, markdown = Path(sweep_dir), Path(markdown)
     runs, _ = read_sweep(sweep_dir)
     done = runs[runs.status == "done"]
@@ -353,11 +357,13 @@ def write_page(sweep_dir, markdown, readme=None, extra_figures=()):
             done, curves, kinds, S, "step", "grad/encoder/variance", "training step", "encoder grad variance",
             figures / "grad_variance_vs_step.png", logy=True),
     }
+    for source in map(Path, figures_made):
+        plots[FIGURE_TITLES.get(source.stem, source.stem)] = Path(shutil.copyfile(source, figures / source.name))
     lines = ["# Results: which estimator for which latent", "", *provenance(sweep_dir, runs, done, markdown)]
     for kind in kinds:
         lines += [f"## {kind.capitalize()} latent, S={S}", "", latent_table(done, kind, S).to_markdown(index=False), ""]
     lines += discussion(done, curves, kinds, S) + ["", "## Plots", ""]
-    for title, path in [*plots.items(), *extra_figures]:
+    for title, path in plots.items():
         lines += [f"### {title}", "", f"![{title}]({os.path.relpath(path, markdown.parent)})", ""]
     failed = runs[~runs.status.isin(["done"])]
     if len(failed):
