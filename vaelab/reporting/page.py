@@ -279,10 +279,13 @@ def budget(sweep_dir, done):
     tested = trainer.get("limit_test_batches")
     test_set = f"the first {tested} batches of {batch} test images (in the data set's order)" \
         if isinstance(tested, int) else "the whole test set"
-    per_epoch = trainer.get("limit_train_batches")
+    per_epoch, validated = trainer.get("limit_train_batches"), trainer.get("limit_val_batches")
+    val_set = f"the first {validated} validation batches" if isinstance(validated, int) else "the whole validation set"
+    net = cfg["net"]
+    activation = net["activation"]["_target_"].rsplit(".", 1)[-1]
     return (f"{trainer['max_epochs']} epochs of {per_epoch or 'all'} batches of {batch}, validation every "
-            f"{trainer.get('val_check_interval') or 1} epoch on the whole validation set; architecture "
-            f"{data['_target_'].rsplit('.', 1)[-1]} with MLP hidden sizes {cfg['net']['hidden']}; "
+            f"{trainer.get('val_check_interval') or 1} epoch on {val_set}; an MLP encoder with hidden "
+            f"sizes {net['hidden']} ({activation}), the decoder mirroring it; "
             f"test ELBO (1 draw) and test NLL (k={cfg['nll_samples']} importance samples, draws seeded by batch) on "
             f"{test_set}")
 
