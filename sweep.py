@@ -4,6 +4,8 @@
     python sweep.py report SWEEP_DIR        results.csv, summary.md and plots for any sweep's directory
     python sweep.py report SWEEP_DIR --markdown docs/results.md     and the results page (vaelab.reporting.page)
 
+A sweep file's `grid` names latents and S; the runs are every loss config whose objective accepts each pair
+(benchmark: every estimator per latent kind; estimators: one latent; fig5: four losses and their manifolds).
 Runs go to SWEEP_DIR/<their overrides> (default SWEEP_DIR: sweeps/NAME), so running a sweep again skips
 the runs already done and redoes failed or missing ones. Overrides go to train.py: `S=4,16` replaces the
 grid's S, `hydra/launcher=joblib` runs jobs in parallel, `hydra/launcher=slurm` submits them to SLURM.
