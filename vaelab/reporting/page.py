@@ -292,7 +292,7 @@ def budget(sweep_dir, done):
 
 def provenance(sweep_dir, runs, done, markdown):
     command, jobs = sweep_command(sweep_dir, done)
-    dirs = [Path(sweep_dir) / r for r in runs.run]
+    dirs = [d for d in (Path(sweep_dir) / r for r in runs.run) if (d / ".hydra").is_dir()]   # not jobs never started
     start = min(d.joinpath(".hydra", "hydra.yaml").stat().st_mtime for d in dirs)
     end = max(p.stat().st_mtime for d in dirs for p in [d / "status.json"] if p.exists())
     started = datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
