@@ -6,9 +6,11 @@
 
 A sweep file's `grid` names latents and S; the runs are every loss config whose objective accepts each pair
 (benchmark: every estimator per latent kind; estimators: one latent; fig5: four losses and their manifolds).
-Runs go to SWEEP_DIR/<their overrides> (default SWEEP_DIR: sweeps/NAME), so running a sweep again skips
-the runs already done and redoes failed or missing ones. Overrides go to train.py: `S=4,16` replaces the
-grid's S, `hydra/launcher=joblib` runs jobs in parallel, `hydra/launcher=slurm` submits them to SLURM.
+Runs go to SWEEP_DIR/<their overrides> (default SWEEP_DIR: sweeps/NAME; a long list of overrides is cut short
+and ends in a hash of the whole), so running a sweep again skips the runs already done, continues interrupted or
+dead ones from their last checkpoint and redoes failed or missing ones. Overrides go to train.py: `S=4,16`
+replaces the grid's S, `hydra/launcher=joblib` runs jobs in parallel, `hydra/launcher=slurm` submits them to SLURM.
+Keys that do not name runs (logger, data_dir, ...) take one value: sweeping them would put two jobs in one folder.
 """
 
 import argparse
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ValueType
+from hydra.errors import OverrideParseException
 from omegaconf import OmegaConf
 
 from vaelab.errors import ConfigError, require
@@ -87,18 +90,32 @@ def sweep_spec(name):
     return OmegaConf.load(SWEEPS / f"{name}.yaml").grid
 
 
+def check_unnamed_keys(overrides):
+    """Refuse a sweep over a key left out of run folder names: its jobs would share one folder."""
+    unnamed = OmegaConf.load(ROOT / "conf" / "train.yaml").hydra.job.config.override_dirname.exclude_keys
+    try:
+        parsed = OverridesParser.create().parse_overrides([o for o in overrides if "=" in o])
+    except OverrideParseException:
+        return  # Hydra reports bad syntax itself
+    for o in parsed:
+        require(not (o.key_or_group in unnamed and o.is_sweep_override()), o.key_or_group, o.input_line.partition("=")[2],
+                f"one value: {o.key_or_group} is not part of a run's folder name ({', '.join(unnamed)} are not), "
+                "so its values would share one folder; run one sweep per value, each with its own --dir")
+
+
 def run(name, overrides, sweep_dir):
     """Launch the grid as one Hydra multirun per (latent, S), each run's directory named by its overrides, then
     draw the grid's figure if it names one; returns the worst exit status."""
     from vaelab.run import estimators  # torch and Lightning load here, after the name is checked
 
     spec = sweep_spec(name)
+    check_unnamed_keys(overrides)
     given, rest = given_values(overrides)
     runs = grid(spec, given, estimators())
     code, jobs = 0, [(loss, kind, S) for (kind, S), losses in runs.items() for loss in losses]
     for kinds, sizes, losses in multiruns(runs):
         command = [sys.executable, str(ROOT / "train.py"), "--multirun", f"+sweep={name}", "skip_finished=true",
-                   f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=${hydra:job.override_dirname}",
+                   f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir='${short_name:${hydra:job.override_dirname}}'",
                    f"latent={','.join(kinds)}", f"S={','.join(map(str, sizes))}", f"loss={','.join(losses)}", *rest]
         print("vaelab:", " ".join(command), file=sys.stderr)
         code = max(code, subprocess.run(command).returncode)
@@ -157,10 +174,10 @@ def main(argv=None):
         return 0
     sweep_dir = options.dir or Path("sweeps") / options.name
     code = run(options.name, options.args, sweep_dir)
-    if code == 0:
-        unfinished = ~report(sweep_dir).status.isin(["done", "skipped"])
-        code = int(unfinished.any())    # 1: some runs failed; running the sweep again redoes them
-    return code
+    if code == 2 or not sweep_dir.is_dir():
+        return code   # refused before any job started: train.py has said why
+    unfinished = ~report(sweep_dir).status.isin(["done", "skipped"])
+    return int(code != 0 or unfinished.any())    # 1: some runs failed or did not run; running the sweep again redoes them
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def train(tmp_path):
         return [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={tmp_path}", *dataset, *overrides]
 
     def run(*overrides, check=True):
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}  # small runs: 3x faster than 2 threads on a shared 2-core machine
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}  # small runs: one thread spares thread start-up and contention
         result = subprocess.run(command(*overrides), capture_output=True, text=True, cwd=tmp_path, timeout=600, env=env)
         if check:
             assert result.returncode == 0, result.stderr[-3000:]

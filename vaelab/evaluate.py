@@ -7,12 +7,13 @@ The model is rebuilt from the run's saved config.yaml and its checkpoint (RUN_DI
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import lightning.pytorch as L
-import torch
 from omegaconf import OmegaConf
 
+from vaelab.checkpoint import load_checkpoint
 from vaelab.errors import ConfigError
 from vaelab.run import build
 
@@ -43,9 +44,10 @@ def load_run(path, **overrides):
     `overrides` replace top-level keys of its config (e.g. nll_samples). Built uncompiled: a compiled run's
     checkpoint holds the same parameter names."""
     run_dir, checkpoint = locate(path)
+    state = load_checkpoint(checkpoint, "run", "evaluate another checkpoint of the run (best.ckpt or last.ckpt)")
     cfg = OmegaConf.merge(OmegaConf.load(run_dir / "config.yaml"), {"compile": False}, overrides)
     module, datamodule = build(cfg, run_choices(run_dir, cfg))
-    module.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"])
+    module.load_state_dict(state["state_dict"])
     return module, datamodule, cfg
 
 
@@ -71,4 +73,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ConfigError as e:
+        print(f"vaelab: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -48,8 +48,8 @@ class StandardNormal(SyncFreeNormal):
 
 @register_kl(Normal, StandardNormal)
 def kl_from_standard_normal(p, q):
-    """KL(N(mu, s^2) || N(0, 1)) = (mu^2 + s^2 - 1) / 2 - log s: 7 operations forward against the general
-    form's 10, with no divisions (a tenth of a millisecond a step with their backward, on the CPU)."""
+    """KL(N(mu, s^2) || N(0, 1)) = (mu^2 + s^2 - 1) / 2 - log s: the general Normal-Normal form with
+    mu_q = 0 and s_q = 1 substituted, 7 operations forward against its 10, with no divisions."""
     return 0.5 * (p.loc.pow(2) + p.scale.pow(2) - 1) - p.scale.log()
 
 
@@ -73,7 +73,7 @@ class Gaussian(nn.Module):
         self.D = D
         self.param_size = 2 * D
         self.register_buffer("_zero", torch.zeros(D))
-        self.register_buffer("_one", torch.ones(D), persistent=False)  # not in checkpoints: older ones lack it
+        self.register_buffer("_one", torch.ones(D), persistent=False)  # a constant, not state: left out of checkpoints
 
     def posterior(self, params):
         mu, logvar = params.chunk(2, dim=-1)

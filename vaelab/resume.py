@@ -1,12 +1,13 @@
 """Continuing a run: its saved config and choices, its metrics trimmed to its checkpoint, and its W&B run id."""
 
 import csv
+import io
 import os
 from pathlib import Path
 
-import torch
 from omegaconf import OmegaConf
 
+from vaelab.checkpoint import load_checkpoint
 from vaelab.errors import ConfigError, require
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -44,19 +45,36 @@ def saved_run(run_dir, overrides: list[str]):
     except Exception as e:  # noqa: BLE001 - OmegaConf's errors for a key the run does not have
         raise ConfigError(f"resume with {' '.join(plain)} is not accepted: {e}") from e
     OmegaConf.set_struct(cfg, False)
-    trim_metrics(run_dir, torch.load(run_dir / CHECKPOINT, map_location="cpu", mmap=True, weights_only=False)["global_step"])
+    best = run_dir / "checkpoints" / "best.ckpt"
+    remedy = (f"to continue from the best epoch instead, copy {best} over it and resume again; or start the run afresh"
+              if best.exists() else "start the run afresh")
+    trim_metrics(run_dir, load_checkpoint(run_dir / CHECKPOINT, "resume", remedy)["global_step"])
     if (run_dir / "wandb_id").exists():
         os.environ["WANDB_RUN_ID"] = (run_dir / "wandb_id").read_text().strip()
         os.environ.setdefault("WANDB_RESUME", "allow")
     return cfg, choices
 
 
+def logged_before(row: dict, step: int) -> bool:
+    """Whether a metrics.csv row was logged before `step`; a row cut short (no step) is not kept."""
+    try:
+        return int(row["step"]) < step
+    except (TypeError, ValueError):
+        return False
+
+
 def trim_metrics(run_dir: Path, step: int):
-    """Drop the rows of every metrics.csv in `run_dir` logged at or after `step`: that training is redone."""
+    """Drop the rows of every metrics.csv in `run_dir` logged at or after `step`: that training is redone.
+    A last row cut short (the process died while writing it) is dropped too."""
     for path in run_dir.rglob("metrics.csv"):
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            fields, rows = reader.fieldnames, [r for r in reader if int(r["step"]) < step]
+        text = path.read_text()
+        if not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]   # a line without its end is a write that did not finish
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        fields = reader.fieldnames
+        rows = [{k: v for k, v in r.items() if k is not None} for r in reader if logged_before(r, step)]
+        if fields is None:
+            continue
         with open(path, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()

@@ -7,7 +7,7 @@ Hydra's compose API (`return_hydra_config=True`, then `HydraConfig.instance().se
 """
 
 import logging
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from pathlib import Path
 
 import lightning.pytorch as L
@@ -17,15 +17,17 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vaelab.errors import ConfigError, require
+from vaelab.errors import ConfigError, refusal, require
 from vaelab.likelihoods import check_fit
+from vaelab.loggers import ResumableCSVLogger
 from vaelab.model import VAE
 from vaelab.module import VAEModule
 from vaelab.preflight import check_budget, check_data
-from vaelab.resume import CHECKPOINT, saved_run
-from vaelab.status import read_status, recorded, status_of
+from vaelab.resume import CHECKPOINT, saved_run, trim_metrics
+from vaelab.status import RunBusy, ended, held, outcome, read_status, recorded, status_of, write_status
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 log = logging.getLogger("vaelab")
@@ -138,22 +140,67 @@ def fit_and_test(cfg, choices, run_dir, module, datamodule, callbacks) -> float:
     sweeper)."""
     with recorded(run_dir, exit=not multirun()) as status:
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-        loggers = [instantiate(c) for c in cfg.logger.values()]
+        loggers = own_record([instantiate(c) for c in cfg.logger.values()], run_dir)
         for logger in loggers:
             logger.log_hyperparams({**flat_keys(cfg, choices), "config": OmegaConf.to_container(cfg, resolve=True)})
         trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[*callbacks, status], default_root_dir=run_dir)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=run_dir / CHECKPOINT if cfg.resume else None)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=run_dir / CHECKPOINT if cfg.resume else None,
+                    weights_only=True)   # explicit: no environment variable turns the safe unpickler off
         best = trainer.checkpoint_callback
-        trainer.test(module, datamodule=datamodule, ckpt_path="best" if best and best.best_model_path else None)
+        trainer.test(module, datamodule=datamodule, ckpt_path="best" if best and best.best_model_path else None,
+                     weights_only=True)
         status.result = float(best.best_model_score) if best and best.best_model_score is not None else None
     return status.result if status_of(run_dir) == "done" else float("-inf")
 
 
+def own_record(loggers, run_dir) -> list:
+    """The run's loggers, with the CSV record in RUN_DIR/csv added where no CSV logger is chosen: reports and
+    resumption read that record, whichever dashboards are on."""
+    if any(isinstance(logger, CSVLogger) for logger in loggers):
+        return loggers
+    return [*loggers, ResumableCSVLogger(save_dir=run_dir, name="", version="csv")]
+
+
 def train(cfg: DictConfig) -> float:
     """Train, test and record the run Hydra is running; returns its best val/elbo (what a sweeper maximises).
-    With skip_finished=true a run already done returns its recorded result at once."""
+
+    The process holds the run folder's lock throughout, so a second process on the folder is refused (a single
+    run exits 2; a sweep's job leaves the folder to its owner). With skip_finished=true a run already done
+    returns its recorded result at once. A sweep's job found interrupted, or dead (recorded as running with
+    nobody holding its lock), continues from its last checkpoint as `resume=` would; any other job found
+    started is redone from the start, its old metrics rows dropped.
+    """
     run_dir = Path(cfg.resume or HydraConfig.get().runtime.output_dir).absolute()
-    if cfg.skip_finished and status_of(run_dir) == "done":
+    try:
+        with held(run_dir, "resume" if cfg.resume else "hydra.runtime.output_dir"):
+            return attempt(cfg, run_dir)
+    except RunBusy as e:
+        if not multirun():
+            raise
+        log.warning("left alone: %s", e)
+        return float("-inf")
+
+
+def attempt(cfg: DictConfig, run_dir: Path) -> float:
+    """`train`'s body, under the run folder's lock."""
+    before = (read_status(run_dir) or {}).get("status")
+    if cfg.skip_finished and before == "done":
         log.info("%s is done already (skip_finished=true)", run_dir)
         return read_status(run_dir)["result"]
-    return fit_and_test(*prepare(cfg))
+    if multirun() and not cfg.resume and before is not None:
+        if before in ("running", "interrupted") and (run_dir / CHECKPOINT).exists():
+            log.info("%s was %s: continuing it from %s", run_dir, "interrupted" if before == "interrupted" else
+                     "left running by a process that died", CHECKPOINT)
+            cfg.resume = str(run_dir)
+        else:
+            trim_metrics(run_dir, 0)
+    try:
+        prepared = prepare(cfg)
+    except Exception as e:
+        if refusal(e) is not None:
+            raise
+        with suppress(OSError):
+            write_status(run_dir, *outcome(e))
+        ended(run_dir, e, exit=not multirun())
+        return float("-inf")
+    return fit_and_test(*prepared)

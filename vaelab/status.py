@@ -1,24 +1,36 @@
 """A run's outcome in RUN_DIR/status.json, for sweep reports, re-runs and resumption:
 
     {"status": "running" | "done" | "skipped" | "failed" | "interrupted",
-     "error": null or a one-line message, "result": the best val/elbo of a run that is done}
+     "error": null or a one-line message, "result": the best val/elbo of a run that is done,
+     "owner": {"host", "pid", "started"} of the process that wrote it}
 
 "skipped" is a sweep's job whose configuration was refused (an invalid combination in a grid).
+While a process works on a run it holds an exclusive lock on RUN_DIR/.lock (flock: the kernel drops it
+when the process ends, however it ends), so a second process is refused, and a run recorded as "running"
+whose lock nobody holds has died (kill -9, a lost machine, a full disk): `status_of` calls it "died".
 """
 
+import fcntl
 import json
 import logging
+import os
+import socket
 import sys
 from contextlib import contextmanager, suppress
+from datetime import datetime, timezone
 from pathlib import Path
 
 import lightning.pytorch as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from vaelab.callbacks.nonfinite import NonFiniteError
+from vaelab.errors import ConfigError
 
 STATUS_FILE = "status.json"
-INTERRUPTS = (KeyboardInterrupt, SIGTERMException)
+LOCK_FILE = ".lock"
+OWNER = {"host": socket.gethostname(), "pid": os.getpid(),
+         "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+INTERRUPTS = (KeyboardInterrupt, SIGTERMException, SystemExit)   # SystemExit: a scheduler's requeue (submitit)
 log = logging.getLogger(__name__)
 
 
@@ -28,26 +40,82 @@ def outcome(exception: BaseException) -> tuple[str, str]:
         return "interrupted", "SIGTERM received"
     if isinstance(exception, KeyboardInterrupt):
         return "interrupted", "SIGINT received (Ctrl-C)"
+    if isinstance(exception, SystemExit):
+        return "interrupted", f"exit requested ({exception.code}), e.g. by a SLURM requeue"
     return "failed", f"{type(exception).__name__}: {exception}"
 
 
 def write_status(run_dir, status: str, error: str | None = None, result: float | None = None):
-    """Replace RUN_DIR/status.json atomically, so a reader never sees half a file."""
+    """Replace RUN_DIR/status.json atomically, so a reader never sees half a file; this process is its owner."""
     path = Path(run_dir) / STATUS_FILE
     partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps({"status": status, "error": error, "result": result}) + "\n")
+    owner = {**OWNER, "pid": os.getpid()}  # a forked worker is its own owner
+    partial.write_text(json.dumps({"status": status, "error": error, "result": result, "owner": owner}) + "\n")
     partial.replace(path)
 
 
 def read_status(run_dir) -> dict | None:
     """RUN_DIR/status.json as a dict, or None for a run that never started."""
     path = Path(run_dir) / STATUS_FILE
-    return json.loads(path.read_text()) if path.exists() else None
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError) as e:
+        return {"status": "failed", "error": f"{STATUS_FILE} cannot be read: {e}"}
 
 
 def status_of(run_dir) -> str:
-    """The run's status, or "missing" for one that never started."""
-    return (read_status(run_dir) or {}).get("status", "missing")
+    """The run's status: "missing" for one that never started, "died" for one recorded as running whose
+    owner is gone (its lock is free)."""
+    status = (read_status(run_dir) or {}).get("status", "missing")
+    return "died" if status == "running" and not locked(run_dir) else status
+
+
+def locked(run_dir) -> bool:
+    """Whether a process holds the run folder's lock now."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock taken here
+
+
+class RunBusy(ConfigError):
+    """Another live process works on the run folder."""
+
+
+def owner_text(run_dir) -> str:
+    owner = (read_status(run_dir) or {}).get("owner") or {}
+    return ", ".join(f"{k} {owner[k]}" for k in ("host", "pid", "started") if k in owner) or "owner unrecorded"
+
+
+@contextmanager
+def held(run_dir, key: str):
+    """Hold the exclusive lock on `run_dir` for the body, or raise RunBusy naming `key` (the config key that
+    chose the folder) and the process that holds it. The lock file stays (removing it would let two
+    processes lock two files under one name); a run refused before it recorded anything leaves none."""
+    path = Path(run_dir) / LOCK_FILE
+    fresh = not path.exists()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunBusy(f"{key}={str(run_dir)!r} is not accepted: another process works on this run folder "
+                      f"({owner_text(run_dir)}); wait for it to end, or stop it first") from None
+    try:
+        yield
+    finally:
+        if fresh and read_status(run_dir) is None:
+            path.unlink(missing_ok=True)
+        os.close(fd)
 
 
 class RunStatus(L.Callback):
@@ -86,18 +154,24 @@ def recorded(run_dir, exit: bool = True):
         if not isinstance(e, SystemExit) and (read_status(run_dir) or {}).get("status") == "running":
             with suppress(OSError):
                 write_status(run_dir, *outcome(e))
-        if not exit and isinstance(e, Exception) and not isinstance(e, SIGTERMException):
-            log.exception("failed: %s (recorded in %s)", run_dir, Path(run_dir) / STATUS_FILE)
-            return
-        if isinstance(e, SIGTERMException):
-            sys.exit(143)
-        if isinstance(e, NonFiniteError):
-            sys.exit(f"vaelab: {e}")
-        if isinstance(e, OSError):
-            sys.exit(f"vaelab: {e.strerror or e}: {e.filename or f'while writing the run in {run_dir}'}")
-        raise
+        ended(run_dir, e, exit)
     finally:
-        finish_wandb(failed=status_of(run_dir) != "done")
+        finish_wandb(failed=(read_status(run_dir) or {}).get("status") != "done")
+
+
+def ended(run_dir, e: BaseException, exit: bool):
+    """After `e` was recorded: return to go on (a sweep's failed job, logged), else exit with a message or re-raise.
+    Call it inside `except`."""
+    if not exit and isinstance(e, Exception) and not isinstance(e, SIGTERMException):
+        log.exception("failed: %s (recorded in %s)", run_dir, Path(run_dir) / STATUS_FILE)
+        return
+    if isinstance(e, SIGTERMException):
+        sys.exit(143)
+    if isinstance(e, NonFiniteError):
+        sys.exit(f"vaelab: {e}")
+    if isinstance(e, OSError):
+        sys.exit(f"vaelab: {e.strerror or e}: {e.filename or f'while writing the run in {run_dir}'}")
+    raise e
 
 
 def finish_wandb(failed: bool):

@@ -1,5 +1,5 @@
-"""The estimators beyond the foundation's (stateful baselines, IWAE/DReG, VIMCO, ARM/DisARM, Gumbel-softmax)
-against exact gradients: by enumeration on the tiny model, by quadrature on the Gaussian toy."""
+"""Stateful baselines, IWAE/DReG, VIMCO, ARM/DisARM and Gumbel-softmax against exact gradients: by enumeration
+on the tiny model, by quadrature on the Gaussian toy."""
 
 import math
 

@@ -46,7 +46,7 @@ def test_variance_loss_is_unbiased_for_the_gradient_of_the_variance(vae):
 
 
 def test_variance_loss_decoder_gradient_is_not_the_elbo_gradient(vae):
-    """The seed's decoder signal is grad Var f, not grad ELBO, as documented; the harness sees the gap."""
+    """The variance loss's decoder signal (Algorithm 1) is grad Var f, not grad ELBO; the harness sees the gap."""
     draws = gradient_draws(VarianceLoss("variance"), vae, X, 3, N, "decoder")
     assert discrepancy(draws, exact_grad(-exact.elbo(vae, X).mean(), vae, "decoder")) > 10
 

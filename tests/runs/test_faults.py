@@ -113,7 +113,7 @@ def test_a_nan_loss_stops_the_run_keeping_the_last_good_checkpoint(train):
     status = json.loads((train.dir / "status.json").read_text())
     assert status["status"] == "failed" and "step 4" in status["error"]
     assert yaml.safe_load((train.dir / "csv" / "hparams.yaml").read_text())["status"] == "failed"
-    last = torch.load(train.dir / "checkpoints" / "last.ckpt", weights_only=False)
+    last = torch.load(train.dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 3
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
 
@@ -124,7 +124,7 @@ def test_checked_every_n_steps_a_run_still_keeps_only_good_checkpoints(train):
                    check=False)
     assert result.returncode == 1
     assert "non-finite training step at step 4 (epoch 1): loss=nan" in result.stderr
-    last = torch.load(train.dir / "checkpoints" / "last.ckpt", weights_only=False)
+    last = torch.load(train.dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 3
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
 

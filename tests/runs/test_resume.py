@@ -63,12 +63,12 @@ def test_a_signal_writes_a_checkpoint_and_the_run_resumes(train, signum, code):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == code, stderr[-2000:]
     assert status(train.dir)["status"] == "interrupted"
-    saved = torch.load(first, weights_only=False)
+    saved = torch.load(first, weights_only=True)
     assert saved["global_step"] >= 3
     assert "Traceback" not in stderr
     train(f"resume={train.dir}", f"trainer.max_epochs={saved['epoch'] + 2}", "dataset=digits")
     assert status(train.dir)["status"] == "done"
-    assert torch.load(first, weights_only=False)["global_step"] > saved["global_step"]
+    assert torch.load(first, weights_only=True)["global_step"] > saved["global_step"]
 
 
 def test_resume_refuses_another_config_group_and_leaves_the_run_alone(train):
@@ -139,7 +139,7 @@ def test_last_checkpoint_is_every_epochs_end_even_when_val_elbo_does_not_improve
     data = torch.utils.data.DataLoader(torch.ones(4, 1), batch_size=2)
     L.Trainer(max_epochs=3, callbacks=checkpoints, logger=False, enable_progress_bar=False,
               enable_model_summary=False).fit(Worsening(), data, data)
-    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
-    best = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=False)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    best = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=True)
     assert (last["epoch"], last["global_step"]) == (2, 6)
     assert (best["epoch"], best["global_step"]) == (0, 2)

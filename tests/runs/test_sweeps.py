@@ -15,6 +15,7 @@ from hydra import compose, initialize_config_dir
 
 from tests.conftest import ROOT
 from tests.wandb_records import offline_run
+from vaelab.resolvers import NAME_BYTES, short_name
 from vaelab.status import write_status
 
 TINY = ["dataset=digits", "latent=discrete", "S=2", "trainer.max_epochs=2", "trainer.limit_train_batches=3",
@@ -117,9 +118,9 @@ def test_sweep_rerun_skips_finished_runs_and_redoes_failed_ones(tmp_path):
     python("sweep.py", *sweep, cwd=tmp_path)
     found = {overrides["loss"]: job for job, (overrides, _) in runs(tmp_path / "sw").items()}
     assert sorted(found) == ["reinforce", "vargrad"]
-    assert found["vargrad"].name == "S=2,dataset=digits,latent=discrete,loss=vargrad,seed=0," + \
-        "trainer.limit_test_batches=2,trainer.limit_train_batches=3,trainer.limit_val_batches=2," + \
-        "trainer.log_every_n_steps=1,trainer.max_epochs=2"
+    assert found["vargrad"].name == short_name("S=2,dataset=digits,latent=discrete,loss=vargrad,seed=0,"
+                                               "trainer.limit_test_batches=2,trainer.limit_train_batches=3,"
+                                               "trainer.limit_val_batches=2,trainer.log_every_n_steps=1,trainer.max_epochs=2")
     finished = (found["vargrad"] / "csv" / "metrics.csv").stat().st_mtime_ns
     write_status(found["reinforce"], "failed", "killed")
 
@@ -127,6 +128,73 @@ def test_sweep_rerun_skips_finished_runs_and_redoes_failed_ones(tmp_path):
     assert (found["vargrad"] / "csv" / "metrics.csv").stat().st_mtime_ns == finished
     assert recorded(found["reinforce"])["status"] == "done"
     assert pd.read_csv(tmp_path / "sw" / "results.csv").status.tolist() == ["done", "done"]
+
+
+def test_run_folder_names_stay_short_distinct_and_stable():
+    short = "S=2,loss=vargrad,seed=0"
+    assert short_name(short) == short
+    long = ",".join(f"trainer.key_{i}={i}" for i in range(40))
+    names = {short_name(long), short_name(long + "1"), short_name(long.replace("=3", "=4"))}
+    assert len(names) == 3 and all(len(n.encode()) <= NAME_BYTES and n.startswith("trainer.key_0=0,") for n in names)
+    assert short_name(long) == short_name(long)
+
+
+def test_a_sweep_with_many_overrides_gets_short_folders_and_a_report(tmp_path):
+    """Every job is refused (elbo cannot train a discrete latent), so no training is spent on the folder names."""
+    many = [f"callbacks.{name}" for name in ("figures.every_n_epochs=7", "nonfinite.every_n_steps=3",
+                                              "progress_bar.refresh_rate=3", "checkpoint.mode=max")]
+    result = subprocess.run([sys.executable, str(ROOT / "sweep.py"), "estimators", "--dir", str(tmp_path / "sw"), *TINY,
+                             "loss=elbo", "seed=0,1", "nll_samples=0", "nll_chunk=10", "eval_samples=1", "lr=0.001", *many],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = pd.read_csv(tmp_path / "sw" / "results.csv")
+    assert results.status.tolist() == ["skipped", "skipped"] and sorted(results.seed) == [0, 1]
+    assert all(len(run.encode()) <= NAME_BYTES and "~" in run for run in results.run)
+
+
+def test_sweeping_a_key_left_out_of_folder_names_is_refused(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "sweep.py"), "estimators", "--dir", str(tmp_path / "sw"), *TINY,
+                             "loss=elbo", "seed=0", "logger=csv,tensorboard"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "vaelab: logger='csv,tensorboard' is not accepted: one value: logger is not part of " \
+        "a run's folder name (data_dir, skip_finished, sweep, hparams_search, logger, resume are not), so its values " \
+        "would share one folder; run one sweep per value, each with its own --dir"
+    assert not (tmp_path / "sw").exists()
+
+
+def test_report_of_a_sweep_over_lists_logged_to_tensorboard_alone(tmp_path):
+    """The run's CSV record is kept whichever dashboards are on, and a swept list is a table cell."""
+    python("train.py", "-m", *TINY, "trainer.max_epochs=1", "loss=vargrad", "net.hidden=[16],[32]", "logger=tensorboard",
+           f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
+    python("sweep.py", "report", str(tmp_path), cwd=tmp_path)
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert results.status.tolist() == ["done", "done"] and results["net.hidden"].tolist() == ["[16]", "[32]"]
+    assert results["test/elbo"].notna().all()
+    assert "[16]" in (tmp_path / "summary.md").read_text()
+    assert all(list((tmp_path / run / "tensorboard").glob("events.out.tfevents.*")) for run in results.run)
+
+
+def test_a_sweep_rerun_continues_a_killed_job_from_its_last_checkpoint(tmp_path):
+    """The job is SIGKILLed at step 4, in epoch 1 (after epoch 0's last.ckpt): its status says running, the report
+    says died, and running the sweep again continues it from step 3, with each epoch's rows logged once."""
+    sweep = [str(ROOT / "sweep.py"), "estimators", "--dir", str(tmp_path / "sw"), *TINY, "loss=vargrad", "seed=0",
+             "+callbacks.killed._target_=tests.runs.broken.KilledAt", "+callbacks.killed.step=4"]
+    first = subprocess.run([sys.executable, *sweep], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert first.returncode == 1, first.stderr[-3000:]
+    [job] = runs(tmp_path / "sw")
+    assert recorded(job)["status"] == "running"
+    assert pd.read_csv(tmp_path / "sw" / "results.csv").status.tolist() == ["died"]
+    assert "## Runs that died" in (tmp_path / "sw" / "summary.md").read_text()
+
+    again = python(*sweep, cwd=tmp_path)
+    said = again.stdout + again.stderr
+    assert "left running by a process that died: continuing it from checkpoints/last.ckpt" in said
+    assert "Restoring states from the checkpoint path at" in said
+    assert recorded(job)["status"] == "done"
+    logged = pd.read_csv(job / "csv" / "metrics.csv")
+    assert logged.dropna(subset=["val/elbo"]).epoch.tolist() == [0, 1]
+    assert logged.dropna(subset=["test/elbo"]).shape[0] == 1
 
 
 def test_wandb_offline_records_config_group_and_metrics_one_run_per_job(grid):
@@ -174,6 +242,13 @@ def test_slurm_launcher_takes_partition_gpus_and_time_limit_from_config():
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", 2, 30)
     assert compose_hydra("hydra/launcher=slurm").launcher.gpus_per_node == 1
+
+
+def test_slurm_jobs_are_requeued_on_timeout_and_preemption():
+    """submitit signals a job signal_delay_s before its limit and requeues it (at most max_num_timeout times for
+    timeouts); the requeued job continues from last.ckpt (test_a_sweep_rerun_continues_a_killed_job...)."""
+    launcher = compose_hydra("hydra/launcher=slurm").launcher
+    assert launcher.max_num_timeout == 3 and launcher.signal_delay_s == 120
 
 
 def test_joblib_launcher_and_optuna_sweeper_compose():

@@ -76,7 +76,7 @@ def test_objective_state_is_checkpointed(train, overrides, keys):
 
     train(*overrides, "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
           "trainer.limit_test_batches=1")
-    state = torch.load(train.dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    state = torch.load(train.dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert all(f"objective.{key}" in state for key in keys), sorted(state)
     if "step" in keys:
         assert state["objective.step"].item() == 3
@@ -93,7 +93,7 @@ def test_compile_trains_compiled_nets_whose_checkpoint_an_uncompiled_model_loads
           "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "nll_samples=10")
     assert any(path.is_file() for path in cache.rglob("*"))
     module, _, _ = load_run(train.dir)  # built uncompiled: the same parameter names
-    state = torch.load(train.dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    state = torch.load(train.dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert all(torch.equal(value, state[name]) for name, value in module.state_dict().items())
     assert all(math.isfinite(float(row["val/elbo"])) for row in metrics(train.dir) if row.get("val/elbo"))
 

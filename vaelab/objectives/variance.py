@@ -1,4 +1,4 @@
-"""The variance loss (the seed method) and VarGrad (Richter et al. 2020)."""
+"""The variance loss (Stojanovič, "Variational Autoencoders with variance loss") and VarGrad (Richter et al. 2020)."""
 
 from vaelab.errors import require
 from vaelab.objectives.base import Estimate, Objective, score_function_terms
@@ -10,7 +10,7 @@ class VarianceLoss(Objective):
     """L(x) = scale * Var_{z ~ q, detached}[f(z, x)], the 1/(S-1) sample variance over S draws.
 
     Var f = 0 exactly when q(z|x) is the true posterior; no reparameterisation is needed.
-    `decoder="variance"` (the seed's Algorithm 1): phi and theta both get grad L, through f.
+    `decoder="variance"` (Stojanovič's Algorithm 1): phi and theta both get grad L, through f.
     `decoder="elbo"` (VarGrad, scale 1/2): phi gets grad L with log p(x, z) detached, whose mean
     equals grad_phi -ELBO; theta gets the ELBO gradient -grad_theta E[log p(x, z)].
     """

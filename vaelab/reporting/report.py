@@ -1,12 +1,15 @@
 """Read every run of a sweep (sweep.py or `train.py -m`) into tables, and write its comparison report:
 results.csv (a row per run), summary.md (mean +/- std over seeds) and plots (curves with a band over seeds)."""
 
+import itertools
 from pathlib import Path
 
 import matplotlib
 import pandas as pd
 import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from vaelab.errors import ConfigError
 from vaelab.status import read_status, status_of
 
 matplotlib.use("Agg")
@@ -33,11 +36,37 @@ def config_keys(run_dir):
     ignored = hydra["job"]["config"]["override_dirname"]["exclude_keys"]   # what does not tell runs apart
     keys = {group: str(choice) for group, choice in choices.items() if not group.startswith("hydra/")}
     keys.update({k: v for k, v in read_yaml(hydra_dir / "config.yaml").items() if not isinstance(v, (dict, list))})
-    for override in read_yaml(hydra_dir / "overrides.yaml"):
-        key, _, value = override.lstrip("+~").partition("=")
-        if key not in keys:
-            keys[key] = yaml.safe_load(value)
+    keys.update({k: v for k, v in override_keys(read_yaml(hydra_dir / "overrides.yaml")).items() if k not in keys})
     return {k: v for k, v in keys.items() if k not in ignored}
+
+
+def override_keys(overrides) -> dict:
+    """key -> value of "key=value" overrides; a list or mapping (net.hidden=[16]) stays as written, a table cell."""
+    keys = {}
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        loaded = yaml.safe_load(value)
+        keys[key] = value if isinstance(loaded, (list, dict)) else loaded
+    return keys
+
+
+def planned_jobs(sweep_dir) -> list[list[str]] | None:
+    """Every job's overrides, as Hydra's basic sweeper expands the sweep recorded in SWEEP_DIR/multirun.yaml (its
+    sweeper params, then the command line's overrides, a key given again replacing the earlier), or None where the
+    sweep is not recorded or another sweeper (Optuna) chooses its jobs as it goes."""
+    path = Path(sweep_dir) / "multirun.yaml"
+    if not path.exists():
+        return None
+    hydra = read_yaml(path)["hydra"]
+    if not hydra["sweeper"]["_target_"].endswith("BasicSweeper"):
+        return None
+    params = [f"{k}={v}" for k, v in (hydra["sweeper"].get("params") or {}).items()]
+    by_key = {}
+    for override in OverridesParser.create().parse_overrides(params + list(hydra["overrides"]["task"])):
+        key = override.get_key_element()
+        values = override.sweep_string_iterator() if override.is_sweep_override() else [override.get_value_element_as_str()]
+        by_key[key] = [f"{key}={v}" for v in values]
+    return [list(job) for job in itertools.product(*by_key.values())]
 
 
 def metrics(run_dir):
@@ -60,10 +89,19 @@ def reason(run_dir):
     return (read_status(run_dir) or {}).get("error") or ""
 
 
+def never_started(sweep_dir, started) -> list[dict]:
+    """A row for each planned job of the sweep that has no folder (status "missing"), named by its overrides."""
+    found = {frozenset(read_yaml(run_dir / ".hydra" / "overrides.yaml")) for run_dir in started}
+    return [{"run": ",".join(job), "status": "missing", "error": "", **override_keys(job)}
+            for job in planned_jobs(sweep_dir) or [] if frozenset(job) not in found]
+
+
 def read_sweep(sweep_dir):
-    """(runs, curves): a row per run (config keys, status, error, final metrics); validation curves of every run."""
+    """(runs, curves): a row per run (config keys, status, error, final metrics), jobs that never started included;
+    validation curves of every run."""
     rows, curves = [], []
-    for run_dir in run_dirs(sweep_dir):
+    started = run_dirs(sweep_dir)
+    for run_dir in started:
         name, state = str(run_dir.relative_to(sweep_dir)), status_of(run_dir)
         row = {"run": name, "status": state, "error": reason(run_dir), **config_keys(run_dir)}
         logged = metrics(run_dir)
@@ -73,7 +111,7 @@ def read_sweep(sweep_dir):
                 columns = [c for c in ("step", "val/elbo", "time/elapsed") if c in logged]
                 curves.append(logged.dropna(subset=["val/elbo"])[columns].assign(run=name))
         rows.append(row)
-    runs = pd.DataFrame(rows)
+    runs = pd.DataFrame(rows + never_started(sweep_dir, started))
     curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=["run", "step", "val/elbo"])
     return runs, curves
 
@@ -110,7 +148,8 @@ def write_summary(runs, path):
              summary_table(runs).to_markdown(index=False), ""]
     for state, title in (("failed", "Failed runs"), ("interrupted", "Interrupted runs (resume them)"),
                          ("skipped", "Skipped runs (invalid combinations)"),
-                         ("running", "Unfinished runs (killed, or still running)"),
+                         ("running", "Runs still running (their process holds the run's lock)"),
+                         ("died", "Runs that died (their process is gone: run the sweep again to continue them)"),
                          ("missing", "Runs that never started")):
         listed = runs[runs.status == state]
         if not listed.empty:
@@ -176,9 +215,10 @@ def plot_final_vs_samples(runs, path):
 def write_report(sweep_dir):
     """Write results.csv, summary.md and the comparison plots into `sweep_dir`; returns the runs table."""
     sweep_dir = Path(sweep_dir)
-    runs, curves = read_sweep(sweep_dir)
+    runs, curves = read_sweep(sweep_dir) if sweep_dir.is_dir() else (pd.DataFrame(), None)
     if runs.empty:
-        raise FileNotFoundError(f"no runs (directories holding .hydra/) under {sweep_dir}")
+        raise ConfigError(f"report={str(sweep_dir)!r} is not accepted: a sweep's folder, holding its multirun.yaml "
+                          "or run folders (with .hydra/); this holds neither")
     runs.to_csv(sweep_dir / "results.csv", index=False)
     write_summary(runs, sweep_dir / "summary.md")
     plot_curves(runs, curves, "step", "training step", sweep_dir / "val_elbo_vs_step.png")
