@@ -46,6 +46,14 @@ def given_values(overrides):
     return given, rest
 
 
+def latent_support(name):
+    """(kind, depth) of the latent config `name`: what an objective's `problems` judges (binary2_linear: binary, 2)."""
+    from hydra.utils import instantiate
+
+    latent = instantiate(OmegaConf.load(CONF / "latent" / f"{name}.yaml"))
+    return latent.kind, latent.depth
+
+
 def grid(spec, given, found):
     """The runs of a sweep as {(latent, S): [loss, ...]}: every loss config in `found` ({name: (objective, S)})
     whose objective trains that latent with S samples, for each latent and S of `spec` (a sweep file's `grid`;
@@ -53,20 +61,24 @@ def grid(spec, given, found):
     S or loss replace the spec's (and the panel). Pairs the objectives refuse are left out, and listed on stderr
     when the command line or the spec named them."""
     latents, sizes = given.get("latent", spec.latent), given.get("S", spec.S)
+    support = {kind: latent_support(kind) for kind in latents}
+
+    def problems(name, kind, S):
+        return found[name][0].problems(support[kind][0], S, support[kind][1])
     named = given.get("loss", spec.get("loss"))
     for name in named or ():
         require(name in found, "loss", name, f"a file in conf/loss/: {', '.join(found)}")
-    runs = {(kind, S): [n for n in named or found if not found[n][0].problems(kind, S)]
+    runs = {(kind, S): [n for n in named or found if not problems(n, kind, S)]
             for kind in latents for S in sizes}
     for (kind, S), losses in runs.items():
         for name in [n for n in named or () if n not in losses]:
-            print(f"vaelab: left out loss={name} latent={kind} S={S}: {'; '.join(found[name][0].problems(kind, S))}",
+            print(f"vaelab: left out loss={name} latent={kind} S={S}: {'; '.join(problems(name, kind, S))}",
                   file=sys.stderr)
     panel = spec.get("panel")
     if panel and not {"S", "loss"} & set(given):
         for kind in latents:
             for S in panel.S:
-                valid = [n for n in panel.loss if not found[n][0].problems(kind, S)]
+                valid = [n for n in panel.loss if not problems(n, kind, S)]
                 runs[kind, S] = list(dict.fromkeys([*runs.get((kind, S), []), *valid]))
     return {key: losses for key, losses in runs.items() if losses}
 

@@ -2,12 +2,15 @@
 
 Each latent is an `nn.Module` (so a learned prior is a parameter of the model) with
 - `kind`: "continuous", "discrete" or "binary", what estimators declare support for;
+- `depth`: the number of stochastic layers (1 here; several in `vaelab.hierarchical`);
 - `param_size`: how many numbers the encoder emits per datum;
 - `posterior(params)` and `prior()`: torch.distributions whose event is the whole latent;
 - `flatten(z)`: z as the decoder's input vector;
 - `support()` (discrete kinds): every value of z, for exact enumeration on tiny models;
 - `relaxed(dist, temperature)` and `hard(z)` (discrete kinds): the Concrete relaxation of a
-  posterior or prior, and the support value a relaxed z rounds to (for straight-through).
+  posterior or prior, and the support value a relaxed z rounds to (for straight-through);
+- `tempered(dist, temperature)`: a posterior or prior flattened (temperature > 1) or sharpened (< 1),
+  for reference distributions of the variance loss.
 """
 
 import itertools
@@ -66,6 +69,7 @@ class Gaussian(nn.Module):
     """z in R^D; q(z|x) = N(mu, diag sigma^2) from (mu, log sigma^2); p(z) = N(0, I)."""
 
     kind = "continuous"
+    depth = 1
 
     def __init__(self, D: int = 20):
         super().__init__()
@@ -85,6 +89,10 @@ class Gaussian(nn.Module):
     def flatten(self, z):
         return z
 
+    def tempered(self, dist, temperature):
+        """N(mu, (temperature * sigma)^2): the scale multiplied by the temperature."""
+        return Independent(SyncFreeNormal(dist.base_dist.loc, dist.base_dist.scale * temperature), 1)
+
     @property
     def size(self):
         return self.D
@@ -94,6 +102,7 @@ class Categorical(nn.Module):
     """z = D one-hot vectors of K classes; q(z|x) = prod_d Cat(softmax(l_d)); p(z) uniform or learned."""
 
     kind = "discrete"
+    depth = 1
 
     def __init__(self, D: int = 20, K: int = 10, learn_prior: bool = False):
         super().__init__()
@@ -122,6 +131,10 @@ class Categorical(nn.Module):
         base = ExpRelaxedCategorical(temperature, logits=dist.base_dist.logits)
         return TransformedDistribution(Independent(base, 1), [ExpTransform()])
 
+    def tempered(self, dist, temperature):
+        """Cat(softmax(logits / temperature)) per variable."""
+        return Independent(SyncFreeOneHotCategorical(logits=dist.base_dist.logits / temperature), 1)
+
     def hard(self, z):
         """The one-hot vector at each variable's largest entry."""
         return one_hot_argmax(z)
@@ -140,6 +153,7 @@ class Binary(nn.Module):
     """z in {0,1}^D; q(z|x) = prod_d Bernoulli(sigmoid(l_d)); p(z) = Bernoulli(1/2)^D or learned."""
 
     kind = "binary"
+    depth = 1
 
     def __init__(self, D: int = 200, learn_prior: bool = False):
         super().__init__()
@@ -165,6 +179,10 @@ class Binary(nn.Module):
         """Binary Concrete (relaxed Bernoulli) per variable, as sigmoid of its logistic logit-space version."""
         base = LogitRelaxedBernoulli(temperature, logits=dist.base_dist.logits)
         return TransformedDistribution(Independent(base, 1), [SigmoidTransform()])
+
+    def tempered(self, dist, temperature):
+        """Bernoulli(sigmoid(logits / temperature)) per variable."""
+        return Independent(_Bernoulli(logits=dist.base_dist.logits / temperature), 1)
 
     def hard(self, z):
         """1 where z > 1/2, else 0."""

@@ -54,7 +54,7 @@ class VAEModule(L.LightningModule):
         self.nll_samples, self.nll_chunk = nll_samples, nll_chunk
         self.optimizer = optimizer or partial(torch.optim.Adam, lr=lr)
         self.scheduler = scheduler
-        if vae.latent.kind == "continuous":
+        if vae.latent.kind == "continuous" and vae.latent.depth == 1:  # E_q[z|x] has no closed form for L > 1
             self.active_units = nn.ModuleDict({stage: ActiveUnits(vae.latent.size) for stage in ("val", "test")})
 
     def training_step(self, x, batch_idx):

@@ -45,6 +45,7 @@ def saved_run(run_dir, overrides: list[str]):
     except Exception as e:  # noqa: BLE001 - OmegaConf's errors for a key the run does not have
         raise ConfigError(f"resume with {' '.join(plain)} is not accepted: {e}") from e
     OmegaConf.set_struct(cfg, False)
+    cfg.resume = str(run_dir)   # the saved config is the first attempt's, which had none
     best = run_dir / "checkpoints" / "best.ckpt"
     remedy = (f"to continue from the best epoch instead, copy {best} over it and resume again; or start the run afresh"
               if best.exists() else "start the run afresh")

@@ -49,17 +49,18 @@ def estimators():
     return found
 
 
-def check_estimator(name, objective, kind, S):
+def check_estimator(name, objective, kind, S, depth=1):
     """Refuse a loss x latent x S that cannot train, naming the estimators that can."""
-    problems = objective.problems(kind, S)
+    problems = objective.problems(kind, S, depth)
     if not problems:
         return
     found = estimators().items()
-    for_kind = [f"loss={n} (S>={o.min_samples})" for n, (o, _) in found if kind in o.latents]
-    at_S = [f"loss={n}" for n, (o, _) in found if not o.problems(kind, S)]
+    for_kind = [f"loss={n} (S>={o.min_samples})" for n, (o, _) in found if not o.problems(kind, o.min_samples, depth)]
+    at_S = [f"loss={n}" for n, (o, _) in found if not o.problems(kind, S, depth)]
+    latent = f"{kind} (L={depth})" if depth > 1 else kind
     raise ConfigError(
-        f"loss={name} with latent={kind}, S={S}: {'; '.join(problems)}. "
-        f"Estimators for latent={kind}: {', '.join(for_kind) or 'none'}; "
+        f"loss={name} with latent={latent}, S={S}: {'; '.join(problems)}. "
+        f"Estimators for latent={latent}: {', '.join(for_kind) or 'none'}; "
         f"of those, with S={S}: {', '.join(at_S) or 'none'}.")
 
 
@@ -81,7 +82,7 @@ def build(cfg, choices) -> tuple[VAEModule, L.LightningDataModule]:
     check_budget(cfg.trainer)
     require(cfg.get("compile", False) in (True, False), "compile", cfg.get("compile"), "true or false")
     latent, objective = instantiate(cfg.latent), instantiate(cfg.loss)
-    check_estimator(choices["loss"], objective, latent.kind, cfg.S)
+    check_estimator(choices["loss"], objective, latent.kind, cfg.S, latent.depth)
     module_args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples,
                        nll_samples=cfg.nll_samples, nll_chunk=cfg.nll_chunk,
                        optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
@@ -172,7 +173,7 @@ def train(cfg: DictConfig) -> float:
     """
     run_dir = Path(cfg.resume or HydraConfig.get().runtime.output_dir).absolute()
     try:
-        with held(run_dir, "resume" if cfg.resume else "hydra.runtime.output_dir"):
+        with held(run_dir, "resume" if cfg.resume else "hydra.run.dir"):
             return attempt(cfg, run_dir)
     except RunBusy as e:
         if not multirun():

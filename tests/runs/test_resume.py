@@ -99,7 +99,7 @@ def test_resume_of_a_folder_without_a_checkpoint_is_refused(tmp_path):
 
 def test_resume_continues_the_wandb_run(tmp_path, monkeypatch):
     (tmp_path / "checkpoints").mkdir()
-    torch.save({"global_step": 3}, tmp_path / "checkpoints" / "last.ckpt")
+    torch.save({"global_step": 3, "state_dict": {}}, tmp_path / "checkpoints" / "last.ckpt")
     for name, text in [("config.yaml", "S: 8\ntrainer: {max_epochs: 1}\n"),
                        (".hydra/hydra.yaml", "hydra: {runtime: {choices: {loss: vargrad}}}\n"), ("wandb_id", "abc123\n")]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,8 @@ def publish(trainer, path: Path, key: str):
 class Figures(L.Callback):
     """Every `every_n_epochs` validation epochs, and at the end of training, writes to `dirpath`:
     reconstructions of the first `n` validation images, n x n prior samples, the manifold (2-D Gaussian
-    latent, a `manifold_n` grid), a traversal (discrete or binary latent), for data that are images; at the end also
+    latent, a `manifold_n` grid), a traversal (discrete or binary latent) (those two for one stochastic layer only), for
+    data that are images; at the end also
     learning curves from the CSV log.
     Drawn under `seed`, so the training random stream is untouched and every run is drawn alike.
     """
@@ -41,6 +42,8 @@ class Figures(L.Callback):
             return  # not images (e.g. linear_gaussian's vectors): learning curves only
         yield "reconstructions", lambda: plots.reconstructions(vae, fixed_batch(trainer.datamodule, self.n).to(pl_module.device))
         yield "prior_samples", lambda: plots.prior_samples(vae, self.n)
+        if vae.latent.depth > 1:
+            return  # a grid or traversal of z1 alone ignores p(z1|z2): samples and reconstructions only
         if vae.latent.kind == "continuous" and vae.latent.size == 2:
             yield "manifold", lambda: plots.manifold(vae, self.manifold_n)
         if vae.latent.kind in ("discrete", "binary"):

@@ -1,7 +1,8 @@
 """Posterior health: how much the latent code is used.
 
 KL(q || p) per datum and the reconstruction term E_q[log p(x|z)] (ELBO = recon - KL); for discrete
-latents the mean entropy H[q(z_d|x)] per variable; for continuous latents the active units,
+latents the mean entropy H[q(z_d|x)] per variable (given the layer below, for several stochastic layers);
+for continuous latents the active units,
 #{i : Cov_x(E_q[z_i|x]) > 0.01} (Burda et al. 2016).
 """
 
@@ -26,8 +27,14 @@ def posterior_health(vae, x, S: int = 1) -> dict[str, torch.Tensor]:
     z = q.sample((S,))
     found = {"kl": kl_divergence(q, vae.prior(), z).mean(), "recon": vae.log_likelihood(x, z).mean()}
     if vae.latent.kind != "continuous":
-        found["entropy"] = q.base_dist.entropy().mean()
+        found["entropy"] = mean_entropy(q.layers(z) if vae.latent.depth > 1 else [q])
     return found
+
+
+def mean_entropy(layers):
+    """The entropy of each variable's distribution, averaged over the data and draws, then over the variables of
+    every layer: H[q(z_d|x)], or for several stochastic layers H[q(z_kd|z_{k-1})] at the draws."""
+    return torch.cat([layer.base_dist.entropy().flatten(0, -2).mean(0) for layer in layers]).mean()
 
 
 class ActiveUnits(Metric):

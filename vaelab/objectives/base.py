@@ -9,8 +9,9 @@ draws all S samples at once (shape [S, B, ...]) and returns the loss to backprop
 ELBO per datum (detached; the same quantity for every objective, so curves compare) and any
 extra metrics. An objective that gives the encoder one signal and the decoder another also
 returns each routed term (`terms`, summing to `loss`), built with the other side detached.
-An objective declares the latent kinds it supports and its least S; `problems` says why a pair
-cannot train, so that a bad pair is refused before training starts.
+An objective declares the latent kinds it supports, its least S and whether it trains latents of several
+stochastic layers (`hierarchical`); `problems` says why a pair cannot train, so that a bad pair is refused
+before training starts.
 """
 
 from dataclasses import dataclass, field
@@ -30,19 +31,23 @@ class Estimate:
 
 
 class Objective(nn.Module):
-    """Base class: subclasses set `latents`, may override `min_samples`, and implement `forward`."""
+    """Base class: subclasses set `latents`, may override `min_samples` and `hierarchical` (False where the
+    estimator reads one layer's parameters or needs a closed form that L > 1 layers lack), and implement `forward`."""
 
     latents: tuple[str, ...] = LATENT_KINDS
+    hierarchical: bool = True
 
     @property
     def min_samples(self) -> int:
         return 1
 
-    def problems(self, kind: str, S: int) -> list[str]:
-        """Why this objective cannot train latent `kind` with S samples (empty when it can)."""
+    def problems(self, kind: str, S: int, depth: int = 1) -> list[str]:
+        """Why this objective cannot train latent `kind` of `depth` stochastic layers with S samples (empty when it can)."""
         found = []
         if kind not in self.latents:
             found.append(f"latent={kind} is not supported (supported: {', '.join(self.latents)})")
+        if depth > 1 and not self.hierarchical:
+            found.append(f"L={depth} stochastic layers are not supported (L = 1 only)")
         if S < self.min_samples:
             found.append(f"S={S} is below its least S, {self.min_samples}")
         return found

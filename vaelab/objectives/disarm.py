@@ -17,6 +17,7 @@ class DisARM(Objective):
     """
 
     latents = ("binary",)
+    hierarchical = False  # the per-layer form (Yin & Zhou 2019, sec. 2.3; Dong et al. 2020, sec. 5) is not built
 
     def __init__(self, variant: str = "disarm"):
         super().__init__()
@@ -27,8 +28,8 @@ class DisARM(Objective):
     def min_samples(self):
         return 2
 
-    def problems(self, kind, S):
-        found = super().problems(kind, S)
+    def problems(self, kind, S, depth=1):
+        found = super().problems(kind, S, depth)
         if S % 2:
             found.append(f"S={S} must be even (S counts antithetic pairs x 2)")
         return found

@@ -17,6 +17,7 @@ class ELBO(Objective):
     def __init__(self, analytic_kl: bool = True):
         super().__init__()
         self.analytic_kl = analytic_kl
+        self.hierarchical = not analytic_kl  # KL(q || p) of several layers has no closed form
 
     def forward(self, vae, x, S):
         q = vae.posterior(x)

@@ -8,17 +8,26 @@ from vaelab.objectives.base import Estimate, Objective
 
 
 class GumbelSoftmax(Objective):
-    """grad E_g[log p(x | z_tau)] - grad KL(q || p), z_tau = softmax((logits + g) / tau), g ~ Gumbel:
-    pathwise through the relaxed sample, biased for the ELBO gradient, the bias vanishing as tau -> 0
-    while the variance grows.
+    """grad E_g[log p(x | z_tau)] - grad KL, z_tau = softmax((logits + g) / tau), g ~ Gumbel: pathwise through
+    the relaxed sample, biased for the ELBO gradient.
 
     tau = max(tau_min, tau0 exp(-rate * step)); `step` advances once per training-mode call, and both
     are buffers, so a resumed run continues the schedule. `straight_through`: the decoder sees the
-    one-hot (binary: rounded) z forward, the relaxed z backward. `analytic_kl`: the exact KL(q || p)
-    of the discrete distributions; otherwise log p_tau(z) - log q_tau(z) of the relaxed densities.
+    one-hot (binary: rounded) z forward, the relaxed z backward.
+
+    `analytic_kl` (default): the exact KL(q || p) of the discrete distributions; the only bias is then the
+    reconstruction term's, which vanishes as tau -> 0 while the variance grows.
+    `analytic_kl=False`: log q_tau(z) - log p_tau(z), the relaxed posterior and prior at the one temperature tau.
+    Both relaxed variables are the same invertible map of the perturbed logits' differences
+    d_k = (logits + g)_k - (logits + g)_K, so this KL is that of d's laws under q and p: the same at every tau
+    (draw by draw, for the same g) and, by data processing (the argmax is a function of d), at least the
+    discrete KL. Its bias does not fall as tau falls. A prior temperature of its own, as Maddison et al. use,
+    would not change that: the relaxed KL then depends on the temperatures only through tau / prior_tau, and
+    grows without bound when tau alone anneals.
     """
 
     latents = ("discrete", "binary")
+    hierarchical = False  # relaxes one layer's posterior; a chain of relaxed layers is not built
 
     def __init__(self, tau0: float = 1.0, tau_min: float = 0.5, rate: float = 1e-4,
                  straight_through: bool = False, analytic_kl: bool = True):
