@@ -4,6 +4,8 @@
     python sweep.py report SWEEP_DIR        results.csv, summary.md and plots for any sweep's directory
     python sweep.py report SWEEP_DIR --markdown docs/results.md     and the results page (vaelab.reporting.page)
 
+A sweep file's `grid` names latents and S; the runs are every loss config whose objective accepts each pair
+(benchmark: every estimator per latent kind; estimators: one latent; fig5: four losses and their manifolds).
 Runs go to SWEEP_DIR/<their overrides> (default SWEEP_DIR: sweeps/NAME; a long list of overrides is cut short
 and ends in a hash of the whole), so running a sweep again skips the runs already done, continues interrupted or
 dead ones from their last checkpoint and redoes failed or missing ones. Overrides go to train.py: `S=4,16`
@@ -155,12 +157,12 @@ def manifolds(sweep_dir, jobs, path):
     for letter, run in zip("abcdefghijklmnopqrstuvwxyz", done):
         module, _, cfg = load_run(run)
         panels.append((f"({letter}) {run_name(run, cfg)}", manifold(module.vae)))
-    return save(side_by_side(panels), path)
+    return save(side_by_side(panels, dpi=150), path)
 
 
-def report(sweep_dir, markdown=None, readme=ROOT / "README.md"):
+def report(sweep_dir, markdown=None, readme=ROOT / "README.md", figures=()):
     """results.csv, summary.md and plots in the sweep's directory; with `markdown`, also the results page (and the
-    README's headline table between its results markers)."""
+    README's headline table between its results markers), showing `figures` (PNGs) after its own."""
     runs = write_report(sweep_dir)
     counts = ", ".join(f"{n} {state}" for state, n in runs.status.value_counts().items())
     print(f"vaelab: {sweep_dir}: {counts}; wrote results.csv, summary.md, *.png",
@@ -168,7 +170,7 @@ def report(sweep_dir, markdown=None, readme=ROOT / "README.md"):
     if markdown:
         from vaelab.reporting.page import write_page
 
-        write_page(sweep_dir, markdown, readme)
+        write_page(sweep_dir, markdown, readme, figures)
         print(f"vaelab: wrote {markdown} and {Path(markdown).with_suffix('')}/*.png", file=sys.stderr)
     return runs
 
@@ -181,10 +183,12 @@ def main(argv=None):
     parser.add_argument("--markdown", type=Path, help="report: also write this results page (e.g. docs/results.md)")
     parser.add_argument("--readme", type=Path, default=ROOT / "README.md",
                         help="with --markdown: the README whose headline table (between its results markers) is rewritten")
+    parser.add_argument("--figure", type=Path, action="append", default=[],
+                        help="with --markdown: a PNG to show on the page too, e.g. sweeps/fig5/stojanovic_fig5.png")
     options = parser.parse_intermixed_args(argv)
     if options.name == "report":
         require(len(options.args) == 1, "report", " ".join(options.args), "one sweep directory")
-        report(Path(options.args[0]), options.markdown, options.readme)
+        report(Path(options.args[0]), options.markdown, options.readme, options.figure)
         return 0
     sweep_dir = options.dir or Path("sweeps") / options.name
     code = run(options.name, options.args, sweep_dir)

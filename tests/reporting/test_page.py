@@ -3,9 +3,11 @@ from a tiny sweep of real runs with its numbers read from them."""
 
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 import sweep
+from tests.conftest import ROOT
 from tests.runs.test_sweeps import python
 from vaelab.reporting import page
 from vaelab.run import estimators
@@ -59,6 +61,31 @@ def test_command_line_losses_replace_the_grid_and_drop_invalid_pairs(found, caps
     assert sweep.grid(sweep.sweep_spec("benchmark"), given, found) == {
         ("continuous", 1): ["elbo"], ("continuous", 2): ["elbo"], ("discrete", 2): ["vimco"]}
     assert "left out loss=vimco latent=discrete S=1" in capsys.readouterr().err
+
+
+def test_every_run_of_the_benchmark_grid_steps_and_is_measured(found):
+    """Each (loss, latent, S) the benchmark runs takes a training step and gives finite gradient diagnostics for
+    the encoder and the decoder, on a small model of the benchmark's latents (binary and categorical as in the
+    benchmark, a smaller Gaussian)."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+    from torch import nn
+
+    from vaelab.likelihoods import Bernoulli
+    from vaelab.metrics.gradients import gradient_draws, gradient_statistics
+    from vaelab.model import VAE
+
+    x = (torch.rand(8, 6) < 0.5).float()
+    for (kind, S), losses in sweep.grid(sweep.sweep_spec("benchmark"), {}, found).items():
+        latent = instantiate(OmegaConf.load(ROOT / "conf" / "latent" / f"{kind}.yaml"))
+        for loss in losses:
+            torch.manual_seed(0)
+            vae = VAE(latent, Bernoulli(), (6,), hidden=(7,), activation=nn.ReLU)
+            objective = found[loss][0]
+            objective(vae, x, S).loss.backward()
+            for part in ("encoder", "decoder"):
+                stats = gradient_statistics(gradient_draws(objective, vae, x, S, 2, part))
+                assert all(torch.isfinite(v) for v in stats.values()), (loss, kind, S, part, stats)
 
 
 def test_every_estimator_has_its_own_marker_and_line_style():
@@ -123,7 +150,11 @@ def test_sweep_py_report_writes_the_page(tiny_sweep):
     readme = tiny_sweep / "again" / "README.md"
     readme.parent.mkdir()
     readme.write_text(f"{page.BEGIN}\n{page.END}\n")
+    fig5 = tiny_sweep / "stojanovic_fig5.png"
+    fig5.write_bytes((tiny_sweep / "docs" / "results" / "elbo_vs_S.png").read_bytes())
     python("sweep.py", "report", str(tiny_sweep / "sw"), "--markdown", str(readme.parent / "results.md"),
-           "--readme", str(readme), cwd=tiny_sweep)
-    assert "## Continuous latent, S=2" in (readme.parent / "results.md").read_text()
-    assert "| continuous |" in readme.read_text()
+           "--readme", str(readme), "--figure", str(fig5), cwd=tiny_sweep)
+    text = (readme.parent / "results.md").read_text()
+    assert "## Continuous latent, S=2" in text and "| continuous |" in readme.read_text()
+    assert "### Figure 5 of the variance-loss paper" in text and "](results/stojanovic_fig5.png)" in text
+    assert (readme.parent / "results" / "stojanovic_fig5.png").read_bytes() == fig5.read_bytes()

@@ -10,6 +10,7 @@ discussion are templates whose numbers, winners and verdicts the data fill in.
 import os
 import platform
 import re
+import shutil
 import subprocess
 from datetime import datetime, timezone
 from itertools import cycle
@@ -32,6 +33,8 @@ COLUMNS = {  # metric -> (column title, format of mean and std)
 }
 MARKERS, LINES = "osD^vP*Xph", ("-", "--", "-.", ":")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+FIGURE_TITLES = {"stojanovic_fig5": "Figure 5 of the variance-loss paper: the 2-D manifolds learned by (a) elbo, "
+                                    "(b) reinforce, (c) variance and (d) vargrad (`python sweep.py fig5`)"}
 
 
 def styles(names):
@@ -276,17 +279,20 @@ def budget(sweep_dir, done):
     tested = trainer.get("limit_test_batches")
     test_set = f"the first {tested} batches of {batch} test images (in the data set's order)" \
         if isinstance(tested, int) else "the whole test set"
-    per_epoch = trainer.get("limit_train_batches")
+    per_epoch, validated = trainer.get("limit_train_batches"), trainer.get("limit_val_batches")
+    val_set = f"the first {validated} validation batches" if isinstance(validated, int) else "the whole validation set"
+    net = cfg["net"]
+    activation = net["activation"]["_target_"].rsplit(".", 1)[-1]
     return (f"{trainer['max_epochs']} epochs of {per_epoch or 'all'} batches of {batch}, validation every "
-            f"{trainer.get('val_check_interval') or 1} epoch on the whole validation set; architecture "
-            f"{data['_target_'].rsplit('.', 1)[-1]} with MLP hidden sizes {cfg['net']['hidden']}; "
+            f"{trainer.get('val_check_interval') or 1} epoch on {val_set}; an MLP encoder with hidden "
+            f"sizes {net['hidden']} ({activation}), the decoder mirroring it; "
             f"test ELBO (1 draw) and test NLL (k={cfg['nll_samples']} importance samples, draws seeded by batch) on "
             f"{test_set}")
 
 
 def provenance(sweep_dir, runs, done, markdown):
     command, jobs = sweep_command(sweep_dir, done)
-    dirs = [Path(sweep_dir) / r for r in runs.run]
+    dirs = [d for d in (Path(sweep_dir) / r for r in runs.run) if (d / ".hydra").is_dir()]   # not jobs never started
     start = min(d.joinpath(".hydra", "hydra.yaml").stat().st_mtime for d in dirs)
     end = max(p.stat().st_mtime for d in dirs for p in [d / "status.json"] if p.exists())
     started = datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -328,10 +334,11 @@ def replace_between_markers(path, text):
     return True
 
 
-def write_page(sweep_dir, markdown, readme=None, extra_figures=()):
+def write_page(sweep_dir, markdown, readme=None, figures_made=()):
     """Write the results page `markdown` and its PNGs (in a folder named after it) from the sweep in `sweep_dir`;
-    rewrite `readme`'s headline table between the results markers if it has them. `extra_figures`: (title, PNG)
-    pairs placed on the page as they are (e.g. the manifolds of `python sweep.py fig5`). Returns the page's text."""
+    rewrite `readme`'s headline table between the results markers if it has them. `figures_made`: PNGs made
+    elsewhere (e.g. `python sweep.py fig5`'s manifolds), copied next to the page's own and shown after them.
+    Returns the page's text."""
     sweep_dir, markdown = Path(sweep_dir), Path(markdown)
     runs, _ = read_sweep(sweep_dir)
     done = runs[runs.status == "done"]
@@ -353,11 +360,13 @@ def write_page(sweep_dir, markdown, readme=None, extra_figures=()):
             done, curves, kinds, S, "step", "grad/encoder/variance", "training step", "encoder grad variance",
             figures / "grad_variance_vs_step.png", logy=True),
     }
+    for source in map(Path, figures_made):
+        plots[FIGURE_TITLES.get(source.stem, source.stem)] = Path(shutil.copyfile(source, figures / source.name))
     lines = ["# Results: which estimator for which latent", "", *provenance(sweep_dir, runs, done, markdown)]
     for kind in kinds:
         lines += [f"## {kind.capitalize()} latent, S={S}", "", latent_table(done, kind, S).to_markdown(index=False), ""]
     lines += discussion(done, curves, kinds, S) + ["", "## Plots", ""]
-    for title, path in [*plots.items(), *extra_figures]:
+    for title, path in plots.items():
         lines += [f"### {title}", "", f"![{title}]({os.path.relpath(path, markdown.parent)})", ""]
     failed = runs[~runs.status.isin(["done"])]
     if len(failed):
