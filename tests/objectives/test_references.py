@@ -15,7 +15,7 @@ from tests.toys import X, assert_unbiased, tiny_vae
 from vaelab.errors import ConfigError
 from vaelab.latents import Binary, Categorical
 from vaelab.metrics import exact
-from vaelab.metrics.gradients import flat_grad
+from vaelab.metrics.gradients import flat_grad, gradient_draws
 from vaelab.objectives import VarianceLoss
 from vaelab.references import Mixture, Posterior, Prior, Reference, Tempered
 from vaelab.run import CONF, estimators
@@ -68,13 +68,7 @@ def exact_grad(value, vae, part):
 def batched_draws(objective, vae, S, part, term=None, draws=40, copies=100):
     """`draws` independent gradients, each the mean of `copies` independent estimates (X repeated `copies` times
     in one batch: the loss is a mean over the batch), [draws, P]."""
-    x = X.repeat(copies, 1)
-    params = [p for p in getattr(vae, part).parameters() if p.requires_grad]
-    rows = []
-    for _ in range(draws):
-        estimate = objective(vae, x, S)
-        rows.append(flat_grad(estimate.terms[term] if term else estimate.loss, params))
-    return torch.stack(rows)
+    return gradient_draws(objective, vae, X.repeat(copies, 1), S, draws, part, term)
 
 
 def loss(reference, decoder="variance", scale=1.0):
