@@ -72,14 +72,16 @@ def check_data(datamodule):
         raise ConfigError(f"data_dir={str(datamodule.root)!r} is not accepted: {e}") from e
 
 
-def discard(run_dir, hydra_subdir: str, log_name: str):
+def discard(run_dir, hydra_subdir: str | None, log_name: str):
     """Remove what Hydra wrote for a run refused before it started: its output subdir, and the folder
     itself when nothing but the job log is left, which holds only the lines logged before the refusal (a resumed
     run's own files stay)."""
-    run_dir, subdir = Path(run_dir), Path(run_dir) / hydra_subdir
-    shutil.rmtree(subdir, ignore_errors=True)
-    for folder in [*subdir.parents][: len(Path(hydra_subdir).parts) - 1]:
-        with suppress(OSError):
-            folder.rmdir()  # only when empty
+    run_dir = Path(run_dir)
+    if hydra_subdir is not None:  # None: Hydra wrote no subdir (as in the further processes of DDP)
+        subdir = run_dir / hydra_subdir
+        shutil.rmtree(subdir, ignore_errors=True)
+        for folder in [*subdir.parents][: len(Path(hydra_subdir).parts) - 1]:
+            with suppress(OSError):
+                folder.rmdir()  # only when empty
     if all(p.name == log_name for p in run_dir.iterdir()):
         shutil.rmtree(run_dir)

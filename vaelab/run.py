@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vaelab.callbacks.collapse import CollapseCheck
@@ -195,8 +196,9 @@ def train(cfg: DictConfig) -> float:
     started is redone from the start, its old metrics rows dropped.
     """
     run_dir = Path(cfg.resume or HydraConfig.get().runtime.output_dir).absolute()
-    try:
-        with held(run_dir, "resume" if cfg.resume else "hydra.run.dir"):
+    key = "resume" if cfg.resume else "hydra.run.dir"
+    try:  # under DDP, Lightning starts this script again for each further rank: rank 0 owns the folder
+        with held(run_dir, key) if rank_zero_only.rank == 0 else nullcontext():
             return attempt(cfg, run_dir)
     except RunBusy as e:
         if not multirun():

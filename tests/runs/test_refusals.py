@@ -19,16 +19,16 @@ ESTIMATORS = ("one of arm, disarm, elbo, gumbel, gumbel_st, iwae, iwae_dreg, rei
 REFUSED = [
     (["loss=varience"], f"loss='varience' is not accepted: {ESTIMATORS}"),
     (["hydra.mode=MULTIRUN", "loss=elbo,varience"], f"loss='varience' is not accepted: {ESTIMATORS}"),
-    (["latent=continous"], "latent='continous' is not accepted: one of binary, continuous, discrete; "
-                           "did you mean latent=continuous?"),
+    (["latent=continous"], "latent='continous' is not accepted: one of binary, binary2_linear, binary2_nonlinear, "
+                           "continuous, discrete; did you mean latent=continuous?"),
     (["S=abc"], "S='abc' is not accepted: an integer"),
     (["S=1.5"], "S=1.5 is not accepted: an integer"),
     (["lr=abc"], "lr='abc' is not accepted: a number"),
     (["seed=abc"], "seed='abc' is not accepted: an integer"),
     (["eval_samples=1.5"], "eval_samples=1.5 is not accepted: an integer"),
     (["+foo=1"], "foo=1 is not accepted: a key that vaelab reads; one of seed, S, lr, eval_samples, nll_samples, nll_chunk, "
-                 "compile, data_dir, skip_finished, nonfinite, resume, dataset, likelihood, latent, loss, net, trainer, logger, "
-                 "callbacks"),
+                 "compile, data_dir, skip_finished, nonfinite, resume, tags, dataset, likelihood, latent, loss, net, optimizer, "
+                 "scheduler, trainer, logger, callbacks, paths, extras"),
     (["lr=0"], "lr=0 is not accepted: a positive learning rate"),
     (["dataset.batch_size=0"], "dataset.batch_size=0 is not accepted: a positive integer"),
     (["dataset.batch_size=1.5"], "dataset.batch_size=1.5 is not accepted: an integer"),
@@ -46,7 +46,8 @@ REFUSED = [
     (["latent.D=0"], "latent.D=0 is not accepted: a positive latent size"),
     (["loss=vargrad", "latent=discrete", "latent.K=1"], "latent.K=1 is not accepted: at least 2 classes per variable"),
     (["trainer.max_epochs=0"], "trainer.max_epochs=0 is not accepted: a positive integer, or -1 for no limit"),
-    (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps=0 is not accepted: a positive integer"),
+    (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps=0 is not accepted: a positive integer, or null for min(50, "
+                                      "training batches per epoch)"),
     (["trainer.limit_train_batches=0"], "trainer.limit_train_batches=0 is not accepted: a positive number of batches, a "
                                         "fraction in (0, 1] of them, or null for all"),
     (["+trainer.max_epoch=5"], "trainer.max_epoch=5 is not accepted: a key that lightning.pytorch.Trainer reads; did you mean "
