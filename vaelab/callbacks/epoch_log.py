@@ -23,6 +23,10 @@ class EpochLog(L.Callback):
     def __init__(self):
         self.start = None
 
+    def on_train_start(self, trainer, pl_module):
+        """A run resumed mid-epoch starts there without an epoch start: its first line counts from here."""
+        self.start = time.perf_counter()
+
     def on_train_epoch_start(self, trainer, pl_module):
         self.start = time.perf_counter()
 
