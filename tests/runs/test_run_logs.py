@@ -65,4 +65,4 @@ def test_batches_per_epoch_follows_the_trainer_limit(batches, limit, expected):
 def test_help_shows_examples_and_points_to_the_docs():
     shown = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"], capture_output=True, text=True, timeout=120).stdout
     assert "python train.py loss=vargrad latent=discrete S=8" in shown
-    assert "docs/configuration.md" in shown and "loss: disarm, elbo" in shown
+    assert "docs/configuration.md" in shown and "loss: arm, disarm, elbo" in shown
