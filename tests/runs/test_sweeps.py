@@ -140,11 +140,12 @@ def test_run_folder_names_stay_short_distinct_and_stable():
 
 
 def test_a_sweep_with_many_overrides_gets_short_folders_and_a_report(tmp_path):
-    """Every job is refused (elbo cannot train a discrete latent), so no training is spent on the folder names."""
+    """Every job is refused (lr=0), so no training is spent on the folder names."""
     many = [f"callbacks.{name}" for name in ("figures.every_n_epochs=7", "nonfinite.every_n_steps=3",
                                               "progress_bar.refresh_rate=3", "checkpoint.mode=max")]
     result = subprocess.run([sys.executable, str(ROOT / "sweep.py"), "estimators", "--dir", str(tmp_path / "sw"), *TINY,
-                             "loss=elbo", "seed=0,1", "nll_samples=0", "nll_chunk=10", "eval_samples=1", "lr=0.001", *many],
+                             "latent=continuous", "loss=elbo", "seed=0,1", "nll_samples=0", "nll_chunk=10", "eval_samples=1",
+                             "lr=0", *many],
                             capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     results = pd.read_csv(tmp_path / "sw" / "results.csv")
@@ -158,7 +159,8 @@ def test_sweeping_a_key_left_out_of_folder_names_is_refused(tmp_path):
                             capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == "vaelab: logger='csv,tensorboard' is not accepted: one value: logger is not part of " \
-        "a run's folder name (data_dir, skip_finished, sweep, hparams_search, logger, resume are not), so its values " \
+        "a run's folder name (data_dir, skip_finished, sweep, hparams_search, logger, resume, tags, extras, paths, debug " \
+        "are not), so its values " \
         "would share one folder; run one sweep per value, each with its own --dir"
     assert not (tmp_path / "sw").exists()
 
@@ -269,14 +271,14 @@ def test_multirun_jobs_take_the_visible_gpus_in_turn(monkeypatch, gpus, accelera
     import torch
     from omegaconf import OmegaConf
 
-    import train
+    from vaelab.run import spread_over_gpus
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
     chosen = []
     for job_num in range(6):
         cfg = OmegaConf.create({"trainer": {"accelerator": accelerator, "devices": 1}})
-        train.spread_over_gpus(cfg, job_num)
+        spread_over_gpus(cfg, job_num)
         chosen.append(OmegaConf.to_container(cfg)["trainer"]["devices"])
     assert chosen == expected
 
