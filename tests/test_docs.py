@@ -84,7 +84,7 @@ def matches(message, stderr):
 
 def test_every_quoted_message_is_what_the_command_prints(tmp_path):
     rows = quoted_rows()
-    assert len(rows) >= 10, "the refusal table of docs/reliability.md was not found"
+    assert len(rows) >= 5, "the command tables of docs/reliability.md were not found"
     has_data = bool(os.environ.get("VAELAB_DATA_DIR"))
     commands, run_dir = [], tmp_path / "run"
     if any("RUN_DIR" in " ".join(args) for _, args, _, _ in rows):
@@ -140,7 +140,7 @@ def test_every_path_module_and_target_named_exists():
         for module in MODULE.findall(line):
             if importlib.util.find_spec(module) is None:
                 missing.append(f"{where}: python -m {module}")
-        for target in TARGET.findall(line):
+        for target in [] if "is not accepted" in line else TARGET.findall(line):  # a refusal names a bad one
             module, _, attribute = target.rpartition(".")
             if not hasattr(importlib.import_module(module), attribute):
                 missing.append(f"{where}: _target_={target}")

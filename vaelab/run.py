@@ -197,6 +197,8 @@ def train(cfg: DictConfig) -> float:
     """
     run_dir = Path(cfg.resume or HydraConfig.get().runtime.output_dir).absolute()
     key = "resume" if cfg.resume else "hydra.run.dir"
+    if cfg.resume:  # before the lock, which would be taken in a folder that may not exist
+        require((run_dir / CHECKPOINT).exists(), "resume", str(run_dir), f"a run folder holding {CHECKPOINT}")
     try:  # under DDP, Lightning starts this script again for each further rank: rank 0 owns the folder
         with held(run_dir, key) if rank_zero_only.rank == 0 else nullcontext():
             return attempt(cfg, run_dir)
