@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
-from torch.distributions import Distribution
+from torch.distributions import Distribution, TransformedDistribution
+from torch.distributions.transforms import CatTransform
 
 from vaelab.errors import require
 from vaelab.latents import Binary, Categorical, Gaussian
@@ -139,6 +140,22 @@ class Hierarchical(nn.Module):
         conditionals = [lambda z, c=c, layer=layer: layer.tempered(c(z), temperature)
                         for c, layer in zip(dist.conditionals, targets)]
         return Chain(self.layers[order[0]].tempered(dist.first, temperature), conditionals, order, self)
+
+    def relaxed(self, dist, temperature):
+        """The chain `dist` relaxed layer by layer (Maddison et al. 2017, the Concrete of each layer given the relaxed
+        layer drawn before it): a chain over the layers' log-space values y, mapped to z layer by layer by each
+        layer's `relaxation`. Every layer must be discrete or binary."""
+        order = dist.order
+        drawn = [self.layers[k] for k in order]
+        conditionals = [lambda y, c=c, source=source, target=target:
+                        target.relaxed(c(source.relaxation(y)), temperature).base_dist
+                        for c, source, target in zip(dist.conditionals, drawn, drawn[1:])]
+        chain = Chain(drawn[0].relaxed(dist.first, temperature).base_dist, conditionals, order, self)
+        return TransformedDistribution(chain, [CatTransform([layer.relaxation for layer in self.layers], -1, self.sizes)])
+
+    def hard(self, z):
+        """Each layer's relaxed part rounded to its support value."""
+        return self.join({k: layer.hard(part) for k, (layer, part) in enumerate(zip(self.layers, self.split(z)))})
 
     def flatten(self, z):
         """z1, the decoder's input."""

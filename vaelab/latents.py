@@ -8,7 +8,8 @@ Each latent is an `nn.Module` (so a learned prior is a parameter of the model) w
 - `flatten(z)`: z as the decoder's input vector;
 - `support()` (discrete kinds): every value of z, for exact enumeration on tiny models;
 - `relaxed(dist, temperature)` and `hard(z)` (discrete kinds): the Concrete relaxation of a
-  posterior or prior, and the support value a relaxed z rounds to (for straight-through);
+  posterior or prior, over log-space values y mapped to z by its `relaxation` transform, and the support
+  value a relaxed z rounds to (for straight-through);
 - `tempered(dist, temperature)`: a posterior or prior flattened (temperature > 1) or sharpened (< 1),
   for reference distributions of the variance loss.
 """
@@ -103,6 +104,7 @@ class Categorical(nn.Module):
 
     kind = "discrete"
     depth = 1
+    relaxation = ExpTransform()   # a relaxed z from its log-space value
 
     def __init__(self, D: int = 20, K: int = 10, learn_prior: bool = False):
         super().__init__()
@@ -129,7 +131,7 @@ class Categorical(nn.Module):
         """Concrete(softmax(logits), temperature) per variable (Maddison et al. 2017; Jang et al. 2017),
         as exp of its log-space version, whose densities stay finite at low temperature."""
         base = ExpRelaxedCategorical(temperature, logits=dist.base_dist.logits)
-        return TransformedDistribution(Independent(base, 1), [ExpTransform()])
+        return TransformedDistribution(Independent(base, 1), [self.relaxation])
 
     def tempered(self, dist, temperature):
         """Cat(softmax(logits / temperature)) per variable."""
@@ -154,6 +156,7 @@ class Binary(nn.Module):
 
     kind = "binary"
     depth = 1
+    relaxation = SigmoidTransform()   # a relaxed z from its logit
 
     def __init__(self, D: int = 200, learn_prior: bool = False):
         super().__init__()
@@ -178,7 +181,7 @@ class Binary(nn.Module):
     def relaxed(self, dist, temperature):
         """Binary Concrete (relaxed Bernoulli) per variable, as sigmoid of its logistic logit-space version."""
         base = LogitRelaxedBernoulli(temperature, logits=dist.base_dist.logits)
-        return TransformedDistribution(Independent(base, 1), [SigmoidTransform()])
+        return TransformedDistribution(Independent(base, 1), [self.relaxation])
 
     def tempered(self, dist, temperature):
         """Bernoulli(sigmoid(logits / temperature)) per variable."""

@@ -134,8 +134,9 @@ def test_train_refuses_bad_layers_and_single_layer_estimators_in_one_line(train,
     assert not (train.dir / "config.yaml").exists() and not (train.dir / "checkpoints").exists()
 
 
-def test_a_two_layer_run_trains_and_tests_through_train_py(train):
-    train("latent=binary2_linear", "loss=vimco", "S=2", "net.hidden=[]", "dataset=digits", "trainer.max_epochs=1",
+@pytest.mark.parametrize("loss", ["vimco", "gumbel"])
+def test_a_two_layer_run_trains_and_tests_through_train_py(train, loss):
+    train("latent=binary2_linear", f"loss={loss}", "S=2", "net.hidden=[]", "dataset=digits", "trainer.max_epochs=1",
           "trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
           "nll_samples=20", "latent.widths=[8,4]")
     metrics = pd.read_csv(next(train.dir.rglob("metrics.csv")))

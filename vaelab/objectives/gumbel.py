@@ -15,9 +15,11 @@ class GumbelSoftmax(Objective):
     are buffers, so a resumed run continues the schedule. `straight_through`: the decoder sees the
     one-hot (binary: rounded) z forward, the relaxed z backward.
 
-    `analytic_kl` (default): the exact KL(q || p) of the discrete distributions; the only bias is then the
-    reconstruction term's, which vanishes as tau -> 0 while the variance grows.
-    `analytic_kl=False`: log q_tau(z) - log p_tau(z), the relaxed posterior and prior at the one temperature tau.
+    `analytic_kl=True`: the exact KL(q || p) of the discrete distributions; the only bias is then the
+    reconstruction term's, which vanishes as tau -> 0 while the variance grows. One stochastic layer only.
+    `analytic_kl=False`: log q_tau(z) - log p_tau(z), the relaxed posterior and prior at the one temperature tau;
+    with several layers (`vaelab.hierarchical`), each layer relaxed given the relaxed layer drawn before it.
+    `analytic_kl=None` (default): True for one layer, False for several.
     Both relaxed variables are the same invertible map of the perturbed logits' differences
     d_k = (logits + g)_k - (logits + g)_K, so this KL is that of d's laws under q and p: the same at every tau
     (draw by draw, for the same g) and, by data processing (the argmax is a function of d), at least the
@@ -27,16 +29,16 @@ class GumbelSoftmax(Objective):
     """
 
     latents = ("discrete", "binary")
-    hierarchical = False  # relaxes one layer's posterior; a chain of relaxed layers is not built
 
     def __init__(self, tau0: float = 1.0, tau_min: float = 0.5, rate: float = 1e-4,
-                 straight_through: bool = False, analytic_kl: bool = True):
+                 straight_through: bool = False, analytic_kl: bool | None = None):
         super().__init__()
         require(tau0 > 0, "loss.tau0", tau0, "a positive temperature")
         require(0 < tau_min <= tau0, "loss.tau_min", tau_min, f"a temperature in (0, tau0={tau0}]")
         require(rate >= 0, "loss.rate", rate, "a non-negative annealing rate")
         self.tau0, self.tau_min, self.rate = tau0, tau_min, rate
         self.straight_through, self.analytic_kl = straight_through, analytic_kl
+        self.hierarchical = analytic_kl is not True  # KL(q || p) of several layers has no closed form
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.register_buffer("temperature", torch.tensor(tau0))
 
@@ -56,11 +58,11 @@ class GumbelSoftmax(Objective):
         hard = latent.hard(z)
         decoded = hard + z - z.detach() if self.straight_through else z
         log_likelihood = vae.log_likelihood(x, decoded)
-        if self.analytic_kl:
+        if self.analytic_kl or (self.analytic_kl is None and latent.depth == 1):
             bound = log_likelihood.mean(0) - kl_divergence(q, prior.expand(q.batch_shape))
         else:
             relaxed_prior = latent.relaxed(prior, self.temperature)
             bound = (log_likelihood + relaxed_prior.base_dist.log_prob(y) - relaxed_q.base_dist.log_prob(y)).mean(0)
         with torch.no_grad():
-            elbo = vae.log_weight(x, hard, q).mean(0)
+            elbo = vae.log_weight(x, q.sample((S,)), q).mean(0)   # f over draws of q itself, not of the relaxation
         return Estimate(loss=-bound.mean(), elbo=elbo, metrics={"temperature": self.temperature.clone()})
