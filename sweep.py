@@ -160,9 +160,10 @@ def manifolds(sweep_dir, jobs, path):
     return save(side_by_side(panels, dpi=150), path)
 
 
-def report(sweep_dir, markdown=None, readme=ROOT / "README.md", figures=()):
+def report(sweep_dir, markdown=None, readme=ROOT / "README.md", figures=(), panels=()):
     """results.csv, summary.md and plots in the sweep's directory; with `markdown`, also the results page (and the
-    README's headline table between its results markers), showing `figures` (PNGs) after its own."""
+    README's headline table between its results markers), showing `figures` (PNGs) after its own and the sweeps in
+    `panels` after its tables."""
     runs = write_report(sweep_dir)
     counts = ", ".join(f"{n} {state}" for state, n in runs.status.value_counts().items())
     print(f"vaelab: {sweep_dir}: {counts}; wrote results.csv, summary.md, *.png",
@@ -170,7 +171,9 @@ def report(sweep_dir, markdown=None, readme=ROOT / "README.md", figures=()):
     if markdown:
         from vaelab.reporting.page import write_page
 
-        write_page(sweep_dir, markdown, readme, figures)
+        for panel in panels:
+            write_report(panel)
+        write_page(sweep_dir, markdown, readme, figures, panels)
         print(f"vaelab: wrote {markdown} and {Path(markdown).with_suffix('')}/*.png", file=sys.stderr)
     return runs
 
@@ -185,10 +188,12 @@ def main(argv=None):
                         help="with --markdown: the README whose headline table (between its results markers) is rewritten")
     parser.add_argument("--figure", type=Path, action="append", default=[],
                         help="with --markdown: a PNG to show on the page too, e.g. sweeps/fig5/stojanovic_fig5.png")
+    parser.add_argument("--panel", type=Path, action="append", default=[],
+                        help="with --markdown: another sweep's directory shown as a panel, e.g. sweeps/references")
     options = parser.parse_intermixed_args(argv)
     if options.name == "report":
         require(len(options.args) == 1, "report", " ".join(options.args), "one sweep directory")
-        report(Path(options.args[0]), options.markdown, options.readme, options.figure)
+        report(Path(options.args[0]), options.markdown, options.readme, options.figure, options.panel)
         return 0
     sweep_dir = options.dir or Path("sweeps") / options.name
     code = run(options.name, options.args, sweep_dir)

@@ -56,6 +56,14 @@ def test_estimators_grid_lists_gumbel_vimco_and_elbo_where_they_apply(found):
     assert "elbo" in sweep.grid(spec, {"latent": ["continuous"]}, found)[("continuous", 2)]
 
 
+def test_hierarchy_grid_is_every_estimator_with_a_multi_layer_form(found, capsys):
+    assert sweep.grid(sweep.sweep_spec("hierarchy"), {}, found) == {
+        ("binary2_linear", 4): ["reinforce", "vargrad", "variance", "vimco", "gumbel"]}
+    given, _ = sweep.given_values(["loss=disarm,gumbel"])
+    assert sweep.grid(sweep.sweep_spec("hierarchy"), given, found) == {("binary2_linear", 4): ["gumbel"]}
+    assert "left out loss=disarm latent=binary2_linear S=4: L=2 stochastic layers are not supported" in capsys.readouterr().err
+
+
 def test_command_line_losses_replace_the_grid_and_drop_invalid_pairs(found, capsys):
     given, _ = sweep.given_values(["loss=elbo,vimco", "latent=continuous,discrete", "S=1,2"])
     assert sweep.grid(sweep.sweep_spec("benchmark"), given, found) == {
@@ -158,3 +166,36 @@ def test_sweep_py_report_writes_the_page(tiny_sweep):
     assert "## Continuous latent, S=2" in text and "| continuous |" in readme.read_text()
     assert "### Figure 5 of the variance-loss paper" in text and "](results/stojanovic_fig5.png)" in text
     assert (readme.parent / "results" / "stojanovic_fig5.png").read_bytes() == fig5.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def references_panel(tmp_path_factory):
+    """`sweep.py references` cut to one latent, two references and two seeds of a few batches, and the page that
+    shows it as a panel beside the tiny benchmark."""
+    where = tmp_path_factory.mktemp("references")
+    python("sweep.py", "references", "--dir", str(where / "refs"), "dataset=digits", "latent=binary",
+           "loss.reference=posterior,prior", "seed=0,1", "trainer.max_epochs=1", "trainer.limit_train_batches=4",
+           "trainer.limit_test_batches=2", "nll_samples=20", "callbacks.diagnostics.every_n_steps=2", cwd=where)
+    return where / "refs"
+
+
+def test_the_references_panel_holds_each_reference_and_the_measured_answer(tiny_sweep, references_panel, tmp_path):
+    from vaelab.reporting.panels import COLLAPSED
+
+    markdown = tmp_path / "results.md"
+    text = page.write_page(tiny_sweep / "sw", markdown, panels=[references_panel])
+    results = pd.read_csv(references_panel / "results.csv")
+    assert set(results.status) == {"done"} and len(results) == 8
+    assert f"--panel {references_panel}" in text and "## The variance loss's reference distribution r" in text
+    assert "python sweep.py references" in text and "### binary latent, S=4" in text
+    means = results.groupby(["loss", "loss.reference"])[["test/kl", "test/elbo"]].mean()
+    for (loss, reference), group in results.groupby(["loss", "loss.reference"]):
+        [row] = [line for line in text.splitlines() if line.startswith(f"| {loss} ") and f"| {reference} " in line]
+        nll = group["test/nll"]
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[:4] == [loss, reference, "2", f"{nll.mean():.2f} ± {nll.std():.2f}"]
+    kl, elbo = means.loc[("variance", "prior")]
+    assert f"prior: KL {kl:.2f}, test ELBO {elbo:.2f}" in text
+    baseline = means.loc[("vargrad", "posterior"), "test/kl"]
+    kept = [r for r in ("posterior", "prior") if means.loc[("variance", r), "test/kl"] >= COLLAPSED * baseline]
+    assert (f"{', '.join(kept)} kept KL(q‖p)" if kept else "no reference kept KL(q‖p)") in text

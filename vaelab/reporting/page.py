@@ -8,29 +8,20 @@ discussion are templates whose numbers, winners and verdicts the data fill in.
 """
 
 import os
-import platform
-import re
 import shutil
-import subprocess
-from datetime import datetime, timezone
 from itertools import cycle
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from vaelab.reporting.report import ESTIMATOR, SECONDS_PER_EPOCH, metrics, plt, read_sweep, read_yaml
+from vaelab.reporting.panels import panel
+from vaelab.reporting.provenance import provenance, unfinished
+from vaelab.reporting.report import ESTIMATOR, metrics, plt, read_sweep
+from vaelab.reporting.tables import latent_table, main_S
 
 LATENTS = ("continuous", "discrete", "binary")
 DPI = 150
-COLUMNS = {  # metric -> (column title, format of mean and std)
-    "test/nll": ("test NLL (nats)", "{:.2f}"),
-    "test/elbo": ("test ELBO (nats)", "{:.2f}"),
-    "test/kl": ("test KL(q‖p)", "{:.2f}"),
-    "grad/encoder/variance": ("encoder grad variance", "{:.3g}"),
-    "grad/encoder/snr": ("encoder grad SNR", "{:.3f}"),
-    SECONDS_PER_EPOCH: ("s / epoch", "{:.1f}"),
-}
 MARKERS, LINES = "osD^vP*Xph", ("-", "--", "-.", ":")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 FIGURE_TITLES = {"stojanovic_fig5": "Figure 5 of the variance-loss paper: the 2-D manifolds learned by (a) elbo, "
@@ -42,29 +33,6 @@ def styles(names):
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     return {name: dict(color=c, marker=m, linestyle=ls, markevery=0.1)
             for name, c, m, ls in zip(sorted(names), cycle(colours), cycle(MARKERS), cycle(LINES))}
-
-
-def main_S(done):
-    """The S every estimator is compared at: the one most runs used."""
-    return int(done.S.mode().iloc[0])
-
-
-def mean_std(values, fmt):
-    values = values.dropna()
-    if values.empty:
-        return "–"
-    return fmt.format(values.mean()) + (f" ± {fmt.format(values.std())}" if len(values) > 1 else "")
-
-
-def latent_table(done, kind, S):
-    """Rows of one latent kind at S: estimator, seeds and mean ± std of each measured column, best test NLL first."""
-    rows = done[(done.latent == kind) & (done.S == S)]
-    measured = [m for m in COLUMNS if m in rows and rows[m].notna().any()]
-    order = rows.groupby(ESTIMATOR)[measured[0]].mean().sort_values(ascending=measured[0] != "test/elbo").index
-    table = pd.DataFrame([{"estimator": loss, "seeds": len(group),
-                           **{COLUMNS[m][0]: mean_std(group[m], COLUMNS[m][1]) for m in measured}}
-                          for loss in order for group in [rows[rows[ESTIMATOR] == loss]]])
-    return table
 
 
 def averaged(curves, runs, x, y):
@@ -236,78 +204,6 @@ def discussion(done, curves, kinds, S):
     return lines
 
 
-def git_commit(root):
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def cpu_model():
-    try:
-        found = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-    except OSError:
-        found = None
-    return found.group(1).strip() if found else platform.processor() or platform.machine()
-
-
-def gpu_name():
-    import torch
-
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-
-
-def sweep_command(sweep_dir, done):
-    """The sweep.py command that made the runs, read back from the first run's Hydra record: its sweep, launcher
-    and every override that all runs share (the grid keys latent, S, loss and seed excepted)."""
-    overrides = [set(read_yaml(Path(sweep_dir) / r / ".hydra" / "overrides.yaml")) for r in done.run]
-    shared = set.intersection(*overrides)
-    name = next((o.partition("=")[2] for o in shared if o.startswith("+sweep=")), "NAME")
-    hydra = read_yaml(Path(sweep_dir) / done.run.iloc[0] / ".hydra" / "hydra.yaml")["hydra"]
-    launcher = [o for o in hydra["overrides"]["hydra"] if o.startswith("hydra/launcher=")]
-    internal = ("+sweep=", "skip_finished=", "latent=", "S=", "loss=", "seed=")
-    extra = sorted(o for o in shared if not o.startswith(internal))
-    return " ".join(["python sweep.py", name, *launcher, *extra]), hydra.get("launcher", {}).get("n_jobs")
-
-
-def budget(sweep_dir, done):
-    """The training and evaluation budget every run shared, from the first run's resolved config."""
-    cfg = read_yaml(Path(sweep_dir) / done.run.iloc[0] / "config.yaml")
-    trainer, data = cfg["trainer"], cfg["dataset"]
-    batch = data.get("batch_size")
-    tested = trainer.get("limit_test_batches")
-    test_set = f"the first {tested} batches of {batch} test images (in the data set's order)" \
-        if isinstance(tested, int) else "the whole test set"
-    per_epoch, validated = trainer.get("limit_train_batches"), trainer.get("limit_val_batches")
-    val_set = f"the first {validated} validation batches" if isinstance(validated, int) else "the whole validation set"
-    net = cfg["net"]
-    activation = net["activation"]["_target_"].rsplit(".", 1)[-1]
-    return (f"{trainer['max_epochs']} epochs of {per_epoch or 'all'} batches of {batch}, validation every "
-            f"{trainer.get('val_check_interval') or 1} epoch on {val_set}; an MLP encoder with hidden "
-            f"sizes {net['hidden']} ({activation}), the decoder mirroring it; "
-            f"test ELBO (1 draw) and test NLL (k={cfg['nll_samples']} importance samples, draws seeded by batch) on "
-            f"{test_set}")
-
-
-def provenance(sweep_dir, runs, done, markdown):
-    command, jobs = sweep_command(sweep_dir, done)
-    dirs = [d for d in (Path(sweep_dir) / r for r in runs.run) if (d / ".hydra").is_dir()]   # not jobs never started
-    start = min(d.joinpath(".hydra", "hydra.yaml").stat().st_mtime for d in dirs)
-    end = max(p.stat().st_mtime for d in dirs for p in [d / "status.json"] if p.exists())
-    started = datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    threads = os.environ.get("OMP_NUM_THREADS", "torch's default")
-    counts = ", ".join(f"{n} {state}" for state, n in runs.status.value_counts().items())
-    return [f"Generated by `python sweep.py report {sweep_dir} --markdown {markdown}` from the runs of",
-            "", f"    {command}", "",
-            f"- commit `{git_commit(Path(__file__).parent)}`; sweep started {started}, "
-            f"its wall time {(end - start) / 60:.1f} min for {len(runs)} runs ({counts})",
-            f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs, runs at a time: {jobs or 1}, "
-            f"OMP_NUM_THREADS={threads}; GPU: {gpu_name()}",
-            f"- budget: {budget(sweep_dir, done)}",
-            f"- data: {done.dataset.iloc[0]}; mean ± std over seeds (std with ddof 1)", ""]
-
-
 def headline(done, kinds, S):
     """The README's table: per latent kind, the estimators by test NLL at S, best first."""
     rows = []
@@ -334,11 +230,11 @@ def replace_between_markers(path, text):
     return True
 
 
-def write_page(sweep_dir, markdown, readme=None, figures_made=()):
+def write_page(sweep_dir, markdown, readme=None, figures_made=(), panels=()):
     """Write the results page `markdown` and its PNGs (in a folder named after it) from the sweep in `sweep_dir`;
     rewrite `readme`'s headline table between the results markers if it has them. `figures_made`: PNGs made
     elsewhere (e.g. `python sweep.py fig5`'s manifolds), copied next to the page's own and shown after them.
-    Returns the page's text."""
+    `panels`: sweep directories shown after the benchmark's tables (vaelab.reporting.panels). Returns the page's text."""
     sweep_dir, markdown = Path(sweep_dir), Path(markdown)
     runs, _ = read_sweep(sweep_dir)
     done = runs[runs.status == "done"]
@@ -362,15 +258,16 @@ def write_page(sweep_dir, markdown, readme=None, figures_made=()):
     }
     for source in map(Path, figures_made):
         plots[FIGURE_TITLES.get(source.stem, source.stem)] = Path(shutil.copyfile(source, figures / source.name))
-    lines = ["# Results: which estimator for which latent", "", *provenance(sweep_dir, runs, done, markdown)]
+    command = " ".join(["python sweep.py report", str(sweep_dir), "--markdown", str(markdown),
+                        *(f"--panel {d}" for d in panels)])
+    lines = ["# Results: which estimator for which latent", "", f"Generated by `{command}` from the runs of", "",
+             *provenance(sweep_dir, runs, done)]
     for kind in kinds:
         lines += [f"## {kind.capitalize()} latent, S={S}", "", latent_table(done, kind, S).to_markdown(index=False), ""]
-    lines += discussion(done, curves, kinds, S) + ["", "## Plots", ""]
+    lines += discussion(done, curves, kinds, S) + [""] + [line for d in panels for line in panel(d)] + ["## Plots", ""]
     for title, path in plots.items():
         lines += [f"### {title}", "", f"![{title}]({os.path.relpath(path, markdown.parent)})", ""]
-    failed = runs[~runs.status.isin(["done"])]
-    if len(failed):
-        lines += ["## Runs that did not finish", ""] + [f"- `{r.run}`: {r.status} {r.error}" for r in failed.itertuples()]
+    lines += unfinished(runs, "## Runs that did not finish")
     text = "\n".join(lines) + "\n"
     markdown.write_text(text)
     if readme is not None:

@@ -1,0 +1,90 @@
+"""Where a results page's numbers come from: the sweep command that made the runs, the commit, when, on what
+machine, and the training and evaluation budget every run shared, read back from the runs' own records."""
+
+import os
+import platform
+import re
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+from vaelab.reporting.report import read_yaml
+
+
+def git_commit(root):
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def cpu_model():
+    try:
+        found = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+    except OSError:
+        found = None
+    return found.group(1).strip() if found else platform.processor() or platform.machine()
+
+
+def gpu_name():
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+
+
+def sweep_command(sweep_dir, done):
+    """The sweep.py command that made the runs, read back from the first run's Hydra record: its sweep, launcher
+    and every override that all runs share (the grid keys latent, S, loss and seed excepted)."""
+    overrides = [set(read_yaml(Path(sweep_dir) / r / ".hydra" / "overrides.yaml")) for r in done.run]
+    shared = set.intersection(*overrides)
+    name = next((o.partition("=")[2] for o in shared if o.startswith("+sweep=")), "NAME")
+    hydra = read_yaml(Path(sweep_dir) / done.run.iloc[0] / ".hydra" / "hydra.yaml")["hydra"]
+    launcher = [o for o in hydra["overrides"]["hydra"] if o.startswith("hydra/launcher=")]
+    internal = ("+sweep=", "skip_finished=", "latent=", "S=", "loss=", "seed=")
+    extra = sorted(o for o in shared if not o.startswith(internal))
+    return " ".join(["python sweep.py", name, *launcher, *extra]), hydra.get("launcher", {}).get("n_jobs")
+
+
+def budget(sweep_dir, done):
+    """The training and evaluation budget every run shared, from the first run's resolved config."""
+    cfg = read_yaml(Path(sweep_dir) / done.run.iloc[0] / "config.yaml")
+    trainer, data = cfg["trainer"], cfg["dataset"]
+    batch = data.get("batch_size")
+    tested = trainer.get("limit_test_batches")
+    test_set = f"the first {tested} batches of {batch} test images (in the data set's order)" \
+        if isinstance(tested, int) else "the whole test set"
+    per_epoch, validated = trainer.get("limit_train_batches"), trainer.get("limit_val_batches")
+    val_set = f"the first {validated} validation batches" if isinstance(validated, int) else "the whole validation set"
+    net = cfg["net"]
+    activation = net["activation"]["_target_"].rsplit(".", 1)[-1]
+    nets = f"an MLP encoder with hidden sizes {net['hidden']} ({activation}), the decoder mirroring it" \
+        if net["hidden"] else "a linear encoder and decoder"
+    return (f"{trainer['max_epochs']} epochs of {per_epoch or 'all'} batches of {batch}, validation every "
+            f"{trainer.get('val_check_interval') or 1} epoch on {val_set}; {nets}; "
+            f"test ELBO (1 draw) and test NLL (k={cfg['nll_samples']} importance samples, draws seeded by batch) on "
+            f"{test_set}")
+
+
+def provenance(sweep_dir, runs, done):
+    """How the sweep's runs were made: its command, commit, start and wall time, machine, budget and data."""
+    command, jobs = sweep_command(sweep_dir, done)
+    dirs = [d for d in (Path(sweep_dir) / r for r in runs.run) if (d / ".hydra").is_dir()]   # not jobs never started
+    start = min(d.joinpath(".hydra", "hydra.yaml").stat().st_mtime for d in dirs)
+    end = max(p.stat().st_mtime for d in dirs for p in [d / "status.json"] if p.exists())
+    started = datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    threads = os.environ.get("OMP_NUM_THREADS", "torch's default")
+    counts = ", ".join(f"{n} {state}" for state, n in runs.status.value_counts().items())
+    return [f"    {command}", "",
+            f"- commit `{git_commit(Path(__file__).parent)}`; sweep started {started}, "
+            f"its wall time {(end - start) / 60:.1f} min for {len(runs)} runs ({counts})",
+            f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs, runs at a time: {jobs or 1}, "
+            f"OMP_NUM_THREADS={threads}; GPU: {gpu_name()}",
+            f"- budget: {budget(sweep_dir, done)}",
+            f"- data: {done.dataset.iloc[0]}; mean ± std over seeds (std with ddof 1)", ""]
+
+
+def unfinished(runs, heading):
+    """Under `heading`, each run that did not finish, with its status and why; nothing when all finished."""
+    failed = runs[runs.status != "done"]
+    return [heading, ""] + [f"- `{r.run}`: {r.status} {r.error}" for r in failed.itertuples()] + [""] if len(failed) else []
