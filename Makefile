@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
+WORKERS ?= auto
 
 $(BIN)/vaelab-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +18,9 @@ install: $(BIN)/vaelab-installed
 train: install
 	$(BIN)/python train.py $(ARGS)
 
+# pytest-xdist: one worker per CPU, each test file on one worker (its module fixtures built once)
 test: install
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -8,6 +8,7 @@ Hydra's compose API (`return_hydra_config=True`, then `HydraConfig.instance().se
 
 import logging
 from contextlib import nullcontext, suppress
+from functools import cache
 from pathlib import Path
 
 import lightning.pytorch as L
@@ -43,9 +44,11 @@ def conf_dir():
     return nullcontext() if GlobalHydra.instance().is_initialized() else initialize_config_dir(str(CONF), version_base="1.3")
 
 
+@cache
 def estimators():
     """Every loss config, composed by Hydra (a variant such as loss=iwae_dreg extends another through its
-    defaults list): name -> (objective, its default S)."""
+    defaults list): name -> (objective, its default S). Composed once a process: the files do not change under it,
+    and callers only ask the objectives what they support."""
     found = {}
     with conf_dir():
         for path in sorted((CONF / "loss").glob("*.yaml")):

@@ -4,13 +4,18 @@ last test checks that every quote there is one of these lines."""
 
 import os
 import re
+import runpy
 import shutil
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+from hydra.core.global_hydra import GlobalHydra
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
+TRAIN = Path(__file__).resolve().parents[2] / "train.py"
 NOWHERE = "/nonexistent/vaelab-data"
 ESTIMATORS = ("one of arm, disarm, elbo, gumbel, gumbel_st, iwae, iwae_dreg, reinforce, vargrad, variance, vimco; "
               "did you mean loss=variance or loss=reinforce?")
@@ -93,13 +98,45 @@ def assert_refused(result, run_dir: Path, line: str | None = None, named=()):
     assert not run_dir.exists() or not any(run_dir.iterdir()), list(run_dir.iterdir())
 
 
+@pytest.fixture
+def train_here(tmp_path, monkeypatch, capfd):
+    """train.py run as `__main__` in this process, in a fresh folder on dataset=digits unless the overrides name a
+    data set: the same checks in the same order as `python train.py`, without a process start-up per case."""
+
+    def run(*overrides):
+        dataset = [] if any(o.startswith("dataset=") for o in overrides) else ["dataset=digits"]
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setattr(sys, "argv", [str(TRAIN), f"hydra.run.dir={tmp_path}", *dataset, *overrides])
+        capfd.readouterr()
+        try:
+            runpy.run_path(str(TRAIN), run_name="__main__")
+            code = 0
+        except SystemExit as e:
+            code = e.code
+        finally:
+            GlobalHydra.instance().clear()
+        return SimpleNamespace(returncode=code, stderr=capfd.readouterr().err)
+
+    run.dir = tmp_path
+    return run
+
+
 @pytest.mark.parametrize("overrides,line", REFUSED, ids=[" ".join(o) for o, _ in REFUSED])
-def test_bad_values_are_refused_before_any_work(train, monkeypatch, overrides, line):
+def test_bad_values_are_refused_before_any_work(train_here, monkeypatch, overrides, line):
     if "trainer.accelerator=gpu" in overrides and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     monkeypatch.delenv("VAELAB_DATA_DIR", raising=False)
+    assert_refused(train_here(*overrides), train_here.dir, line)
+    assert not (train_here.dir / "multirun").exists()
+
+
+@pytest.mark.parametrize("overrides", [["loss=varience"], ["S=abc"], ["trainer.devices=0"], ["latent.D=0"]],
+                         ids=["a choice", "a type", "Lightning's", "a constructor's"])
+def test_a_refusal_ends_the_process_with_its_one_line(train, monkeypatch, overrides):
+    """One case of each stage of checks in a process of its own: exit status 2, the same line, no folder."""
+    monkeypatch.delenv("VAELAB_DATA_DIR", raising=False)
+    [line] = [line for o, line in REFUSED if o == overrides]
     assert_refused(train(*overrides, check=False), train.dir, line)
-    assert not (train.dir / "multirun").exists()
 
 
 def quoted_refusals() -> list[tuple[str, str]]:
