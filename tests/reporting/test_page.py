@@ -199,3 +199,11 @@ def test_the_references_panel_holds_each_reference_and_the_measured_answer(tiny_
     baseline = means.loc[("vargrad", "posterior"), "test/kl"]
     kept = [r for r in ("posterior", "prior") if means.loc[("variance", r), "test/kl"] >= COLLAPSED * baseline]
     assert (f"{', '.join(kept)} kept KL(q‖p)" if kept else "no reference kept KL(q‖p)") in text
+
+
+def test_a_sweeps_wall_time_counts_only_while_a_run_was_going():
+    """Runs overlapping under joblib count once; the gap between two invocations of the sweep not at all."""
+    from vaelab.reporting.provenance import busy
+
+    assert busy([(0, 10), (5, 20), (6, 8), (100, 130)]) == 50
+    assert busy([(100, 130), (0, 10)]) == 40

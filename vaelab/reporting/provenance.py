@@ -66,18 +66,27 @@ def budget(sweep_dir, done):
             f"{test_set}")
 
 
+def busy(spans):
+    """Seconds covered by the union of (start, end) spans: a sweep's wall time, however many times it was started."""
+    total, reached = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        total += max(0.0, end - max(start, reached))
+        reached = max(reached, end)
+    return total
+
+
 def provenance(sweep_dir, runs, done):
     """How the sweep's runs were made: its command, commit, start and wall time, machine, budget and data."""
     command, jobs = sweep_command(sweep_dir, done)
     dirs = [d for d in (Path(sweep_dir) / r for r in runs.run) if (d / ".hydra").is_dir()]   # not jobs never started
-    start = min(d.joinpath(".hydra", "hydra.yaml").stat().st_mtime for d in dirs)
-    end = max(p.stat().st_mtime for d in dirs for p in [d / "status.json"] if p.exists())
-    started = datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    spans = [(d.joinpath(".hydra", "hydra.yaml").stat().st_mtime, d.joinpath("status.json").stat().st_mtime)
+             for d in dirs if d.joinpath("status.json").exists()]
+    started = datetime.fromtimestamp(min(s for s, _ in spans), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     threads = os.environ.get("OMP_NUM_THREADS", "torch's default")
     counts = ", ".join(f"{n} {state}" for state, n in runs.status.value_counts().items())
     return [f"    {command}", "",
             f"- commit `{git_commit(Path(__file__).parent)}`; sweep started {started}, "
-            f"its wall time {(end - start) / 60:.1f} min for {len(runs)} runs ({counts})",
+            f"its wall time {busy(spans) / 60:.1f} min (while any run was going) for {len(runs)} runs ({counts})",
             f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs, runs at a time: {jobs or 1}, "
             f"OMP_NUM_THREADS={threads}; GPU: {gpu_name()}",
             f"- budget: {budget(sweep_dir, done)}",
