@@ -167,7 +167,7 @@ def test_disarm_needs_an_even_number_of_samples():
 
 # --- Gumbel-softmax --------------------------------------------------------------------------------
 
-def gumbel_bias(vae, part, tau, n=20, S=4000):
+def gumbel_bias(vae, part, tau, n=40, S=4000):
     """|mean gradient - exact ELBO gradient| at a fixed temperature, and the standard error of that mean."""
     draws = gradient_draws(GumbelSoftmax(tau0=tau, tau_min=tau, rate=0.0).double(), vae, X, S, n, part)
     truth = exact_grad(-exact.elbo(vae, X).mean(), vae, part)
