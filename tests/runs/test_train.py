@@ -82,13 +82,12 @@ def test_each_invalid_pair_is_refused_naming_the_estimators_that_can(found, loss
         assert text in str(refusal.value), (text, str(refusal.value))
 
 
-def test_default_sample_count_comes_from_the_loss_and_yields_to_the_command_line(train):
-    import yaml
+def test_default_sample_count_comes_from_the_loss_and_yields_to_the_command_line():
+    from tests.runs.test_experiments import composed
 
-    train("loss=variance", "latent=discrete", "trainer.fast_dev_run=true")
-    assert yaml.safe_load((train.dir / "config.yaml").read_text())["S"] == 8
-    train("loss=variance", "latent=discrete", "S=3", "trainer.fast_dev_run=true")
-    assert yaml.safe_load((train.dir / "config.yaml").read_text())["S"] == 3
+    assert composed("loss=variance", "latent=discrete").S == 8
+    assert composed("loss=variance", "latent=discrete", "S=3").S == 3
+    assert composed("loss=elbo").S == 1
 
 
 @pytest.mark.parametrize("overrides,keys", [
