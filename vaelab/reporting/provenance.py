@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vaelab.reporting.report import read_yaml
+from vaelab.status import read_status
 
 
 def git_commit(root):
@@ -66,6 +67,15 @@ def budget(sweep_dir, done):
             f"{test_set}")
 
 
+def span(run_dir):
+    """(start, end) of a run, in seconds since the epoch: when its process took it up (status.json's owner; Hydra's
+    record of the job where none was written, which a later invocation rewrites), to status.json's last write."""
+    started = ((read_status(run_dir) or {}).get("owner") or {}).get("started")
+    start = datetime.fromisoformat(started).timestamp() if started else \
+        run_dir.joinpath(".hydra", "hydra.yaml").stat().st_mtime
+    return start, run_dir.joinpath("status.json").stat().st_mtime
+
+
 def busy(spans):
     """Seconds covered by the union of (start, end) spans: a sweep's wall time, however many times it was started."""
     total, reached = 0.0, float("-inf")
@@ -79,8 +89,7 @@ def provenance(sweep_dir, runs, done):
     """How the sweep's runs were made: its command, commit, start and wall time, machine, budget and data."""
     command, jobs = sweep_command(sweep_dir, done)
     dirs = [d for d in (Path(sweep_dir) / r for r in runs.run) if (d / ".hydra").is_dir()]   # not jobs never started
-    spans = [(d.joinpath(".hydra", "hydra.yaml").stat().st_mtime, d.joinpath("status.json").stat().st_mtime)
-             for d in dirs if d.joinpath("status.json").exists()]
+    spans = [span(d) for d in dirs if d.joinpath("status.json").exists()]
     started = datetime.fromtimestamp(min(s for s, _ in spans), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     threads = os.environ.get("OMP_NUM_THREADS", "torch's default")
     counts = ", ".join(f"{n} {state}" for state, n in runs.status.value_counts().items())
