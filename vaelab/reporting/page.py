@@ -18,9 +18,8 @@ from PIL import Image
 from vaelab.reporting.panels import panel
 from vaelab.reporting.provenance import provenance, unfinished
 from vaelab.reporting.report import ESTIMATOR, metrics, plt, read_sweep
-from vaelab.reporting.tables import latent_table, main_S
+from vaelab.reporting.tables import LATENTS, latent_table, main_S
 
-LATENTS = ("continuous", "discrete", "binary")
 DPI = 150
 MARKERS, LINES = "osD^vP*Xph", ("-", "--", "-.", ":")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vaelab.reporting.provenance import provenance, sweep_command, unfinished
+from vaelab.reporting.provenance import provenance, sweep_name, unfinished
 from vaelab.reporting.report import ESTIMATOR, compared_keys, read_sweep, read_yaml
-from vaelab.reporting.tables import latent_table, main_S
+from vaelab.reporting.tables import LATENTS, latent_table, main_S
 
-LATENTS = ("continuous", "discrete", "binary")
 TITLES = {"references": "The variance loss's reference distribution r", "hierarchy": "Two stochastic layers"}
 REFERENCE = "loss.reference"
 ORDER = ("posterior", "prior", "mixture", "tempered")
@@ -79,7 +78,7 @@ def panel(sweep_dir):
     done = runs[runs.status == "done"]
     if done.empty:
         raise FileNotFoundError(f"no finished runs under {sweep_dir}")
-    name = sweep_command(sweep_dir, done)[0].split()[2]
+    name = sweep_name(sweep_dir, done) or sweep_dir.name
     S = main_S(done)
     keys = [ESTIMATOR] + [k for k in compared_keys(runs) if k not in (ESTIMATOR, "S", "latent")]
     lines = [f"## {TITLES.get(name, name)}", "", "From the runs of", "", *provenance(sweep_dir, runs, done)]

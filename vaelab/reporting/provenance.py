@@ -34,12 +34,21 @@ def gpu_name():
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
 
 
+def shared_overrides(sweep_dir, done):
+    """The command-line overrides every finished run of the sweep was given."""
+    return set.intersection(*(set(read_yaml(Path(sweep_dir) / r / ".hydra" / "overrides.yaml")) for r in done.run))
+
+
+def sweep_name(sweep_dir, done):
+    """The conf/sweep/ file the runs came from (sweep.py's +sweep=NAME), or None for a plain `train.py -m`."""
+    return next((o.partition("=")[2] for o in shared_overrides(sweep_dir, done) if o.startswith("+sweep=")), None)
+
+
 def sweep_command(sweep_dir, done):
     """The sweep.py command that made the runs, read back from the first run's Hydra record: its sweep, launcher
     and every override that all runs share (the grid keys latent, S, loss and seed excepted)."""
-    overrides = [set(read_yaml(Path(sweep_dir) / r / ".hydra" / "overrides.yaml")) for r in done.run]
-    shared = set.intersection(*overrides)
-    name = next((o.partition("=")[2] for o in shared if o.startswith("+sweep=")), "NAME")
+    shared = shared_overrides(sweep_dir, done)
+    name = sweep_name(sweep_dir, done) or "NAME"
     hydra = read_yaml(Path(sweep_dir) / done.run.iloc[0] / ".hydra" / "hydra.yaml")["hydra"]
     launcher = [o for o in hydra["overrides"]["hydra"] if o.startswith("hydra/launcher=")]
     internal = ("+sweep=", "skip_finished=", "latent=", "S=", "loss=", "seed=")

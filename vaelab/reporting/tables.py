@@ -13,6 +13,7 @@ COLUMNS = {  # metric -> (column title, format of mean and std)
     "grad/encoder/snr": ("encoder grad SNR", "{:.3f}"),
     SECONDS_PER_EPOCH: ("s / epoch", "{:.1f}"),
 }
+LATENTS = ("continuous", "discrete", "binary")   # the benchmark's latent kinds, in the page's order
 LABELS = {ESTIMATOR: "estimator", "loss.reference": "reference r"}   # a row key's column title
 
 
@@ -34,11 +35,8 @@ def latent_table(done, kind, S, keys=(ESTIMATOR,)):
     rows = done[(done.latent == kind) & (done.S == S)]
     measured = [m for m in COLUMNS if m in rows and rows[m].notna().any()]
     keys = list(keys)
-    means = rows.groupby(keys)[measured[0]].mean().sort_values(ascending=measured[0] != "test/elbo")
-    table = []
-    for values in means.index:
-        values = values if isinstance(values, tuple) else (values,)
-        group = rows[(rows[keys] == pd.Series(values, index=keys)).all(axis=1)]
-        table.append({**{LABELS.get(k, k): v for k, v in zip(keys, values)}, "seeds": len(group),
-                      **{COLUMNS[m][0]: mean_std(group[m], COLUMNS[m][1]) for m in measured}})
-    return pd.DataFrame(table)
+    groups = dict(list(rows.groupby(keys)))    # (value of each key) -> its runs
+    sign = -1 if measured[0] == "test/elbo" else 1
+    return pd.DataFrame([{**{LABELS.get(k, k): v for k, v in zip(keys, values)}, "seeds": len(group),
+                          **{COLUMNS[m][0]: mean_std(group[m], COLUMNS[m][1]) for m in measured}}
+                         for values, group in sorted(groups.items(), key=lambda item: sign * item[1][measured[0]].mean())])
