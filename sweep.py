@@ -26,7 +26,7 @@ from hydra.errors import OverrideParseException
 from omegaconf import OmegaConf
 
 from vaelab.errors import ConfigError, require
-from vaelab.reporting.report import write_report
+from vaelab.reporting.report import run_dirs, write_report
 from vaelab.resolvers import SWEEP_GROUP
 
 ROOT = Path(__file__).resolve().parent
@@ -193,6 +193,11 @@ def main(argv=None):
     options = parser.parse_intermixed_args(argv)
     if options.name == "report":
         require(len(options.args) == 1, "report", " ".join(options.args), "one sweep directory")
+        for panel in options.panel:
+            require(options.markdown and run_dirs(panel), "--panel", str(panel),
+                    "with --markdown, a sweep's folder holding run folders (with .hydra/)")
+        for figure in options.figure:
+            require(options.markdown and figure.is_file(), "--figure", str(figure), "with --markdown, a PNG file")
         report(Path(options.args[0]), options.markdown, options.readme, options.figure, options.panel)
         return 0
     sweep_dir = options.dir or Path("sweeps") / options.name

@@ -210,3 +210,13 @@ def test_a_sweeps_wall_time_counts_only_while_a_run_was_going():
 
     assert busy([(0, 10), (5, 20), (6, 8), (100, 130)]) == 50
     assert busy([(100, 130), (0, 10)]) == 40
+
+
+@pytest.mark.parametrize("flag,given", [("--panel", "nowhere"), ("--figure", "nowhere.png")])
+def test_a_missing_panel_or_figure_is_refused_before_any_report_is_written(tiny_sweep, flag, given):
+    from vaelab.errors import ConfigError
+
+    page_path = tiny_sweep / "refused" / "results.md"
+    with pytest.raises(ConfigError, match=f"{flag}='{tiny_sweep / given}' is not accepted: with --markdown"):
+        sweep.main(["report", str(tiny_sweep / "sw"), "--markdown", str(page_path), flag, str(tiny_sweep / given)])
+    assert not page_path.exists()
