@@ -45,8 +45,11 @@ class GaussianToy(nn.Module):
     def log_likelihood(self, x, z):
         return Normal(z, 1.0).log_prob(x).sum(-1)
 
+    def log_joint(self, x, z):
+        return self.log_likelihood(x, z) + self.prior().log_prob(z)
+
     def log_weight(self, x, z, q):
-        return self.log_likelihood(x, z) + self.prior().log_prob(z) - q.log_prob(z)
+        return self.log_joint(x, z) - q.log_prob(z)
 
     def exact_elbo(self, x):
         q = self.posterior(x)
@@ -63,6 +66,15 @@ class GaussianToy(nn.Module):
         z = q.mean + q.stddev * grid[..., None, None]                    # [S, nodes^S, B, 1]
         bound = torch.logsumexp(self.log_weight(x, z, q), 0) - math.log(S)
         return (mass.unsqueeze(-1) * bound).sum(0)
+
+    def quadrature_variance(self, x, nodes=40):
+        """Var_r[f] under r = q(z|x) held fixed, z = mu + sigma eps with mu, sigma detached, by Gauss-Hermite
+        quadrature over eps: the expectation of the variance loss with its posterior reference, shape [B]."""
+        eps, weights = (torch.tensor(a, dtype=x.dtype) for a in np.polynomial.hermite_e.hermegauss(nodes))
+        mass = (weights / math.sqrt(2 * math.pi))[:, None]
+        q = self.posterior(x)
+        f = self.log_weight(x, (q.mean + q.stddev * eps[:, None, None]).detach(), q)   # [nodes, B]
+        return (mass * f**2).sum(0) - (mass * f).sum(0) ** 2
 
 
 def total_variance(draws):

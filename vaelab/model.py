@@ -49,9 +49,13 @@ class VAE(nn.Module):
         """log p(x|z), shape z's batch shape (e.g. [S, B])."""
         return self.likelihood.distribution(self.decode(z), self.event_shape).log_prob(x)
 
+    def log_joint(self, x, z):
+        """log p(x, z) = log p(x|z) + log p(z), shape z's batch shape (e.g. [S, B]): the one place it is computed."""
+        return self.log_likelihood(x, z) + self.prior().log_prob(z)
+
     def log_weight(self, x, z, q):
-        """f(z, x) = log p(x|z) + log p(z) - log q(z|x), shape [S, B]."""
-        return self.log_likelihood(x, z) + self.prior().log_prob(z) - q.log_prob(z)
+        """f(z, x) = log p(x, z) - log q(z|x), shape [S, B]."""
+        return self.log_joint(x, z) - q.log_prob(z)
 
     @torch.no_grad()
     def elbo(self, x, S: int = 1):

@@ -32,7 +32,9 @@ def unchecked():
 
 
 class VAEModule(L.LightningModule):
-    """Trains `vae` by `objective(vae, x, S)`; never looks at which objective it holds.
+    """Trains `vae` by `objective(vae, x, S)`; never looks at which objective it holds. Each step backpropagates
+    the estimate's loss and its surrogate (which trains the objective's own parameters alone), and after the
+    optimiser step hands the estimate to `objective.advance` (running averages, schedules).
 
     Logs train/loss and the comparable train/elbo every step, val/elbo each epoch and
     test/elbo at the end; the evaluation ELBO uses `eval_samples` exact draws from q.
@@ -51,6 +53,7 @@ class VAEModule(L.LightningModule):
         require(nll_samples >= 0, "nll_samples", nll_samples, "0 (off) or a positive number of importance samples")
         require(nll_chunk >= 1, "nll_chunk", nll_chunk, "a positive number of samples per chunk")
         self.vae, self.objective = vae, objective
+        self.estimate = None  # the training step's, until the objective advances on it
         self.S, self.eval_samples = S, eval_samples
         self.nll_samples, self.nll_chunk = nll_samples, nll_chunk
         self.optimizer = optimizer or partial(torch.optim.Adam, lr=lr)
@@ -62,12 +65,17 @@ class VAEModule(L.LightningModule):
     def training_step(self, x, batch_idx):
         with unchecked():
             estimate = self.objective(self.vae, x, self.S)
+        self.estimate = estimate  # for on_train_batch_end, after the optimiser step
         if self.logs_this_step():
             self.log("train/loss", estimate.loss)  # not prog_bar=True: vaelab.callbacks.progress says why
             self.log("train/elbo", estimate.elbo.mean())
             for name, value in estimate.metrics.items():
                 self.log(f"train/{name}", value)
-        return estimate.loss
+        return estimate.loss if estimate.surrogate is None else estimate.loss + estimate.surrogate
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.objective.advance(self.estimate)
+        self.estimate = None
 
     def logs_this_step(self):
         """Whether Lightning writes this step's metrics: every trainer.log_every_n_steps steps. On the other
@@ -103,11 +111,16 @@ class VAEModule(L.LightningModule):
             self.log(f"{stage}/active_units", self.active_units[stage])
 
     def configure_optimizers(self):
-        """The optimiser over every parameter, and its schedule if any. Adam (and AdamW) run fused, one kernel
-        over every parameter, on CPU and CUDA unless the config says `fused`, where torch's default loops over the
-        parameter tensors with several kernels each."""
+        """The optimiser over every parameter, the objective's own in a group of their own at `objective.lr` (None:
+        the model's lr), and its schedule if any. Adam (and AdamW) run fused, one kernel over every parameter, on CPU
+        and CUDA unless the config says `fused`, where torch's default loops over the parameter tensors with several
+        kernels each."""
+        own = list(self.objective.parameters())
+        groups = [{"params": [p for p in self.parameters() if all(p is not o for o in own)]}]
+        if own:
+            groups.append({"params": own} | ({} if self.objective.lr is None else {"lr": self.objective.lr}))
         fusable = getattr(self.optimizer, "func", None) in FUSABLE and "fused" not in self.optimizer.keywords
-        optimizer = self.optimizer(self.parameters(), **({"fused": self.device.type in FUSED_ADAM} if fusable else {}))
+        optimizer = self.optimizer(groups, **({"fused": self.device.type in FUSED_ADAM} if fusable else {}))
         if self.scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler(optimizer), "interval": "epoch"}}

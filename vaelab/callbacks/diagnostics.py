@@ -1,7 +1,5 @@
 """Gradient diagnostics logged during training: each estimator's gradient noise, encoder and decoder."""
 
-import copy
-
 import lightning.pytorch as L
 import torch
 
@@ -20,8 +18,8 @@ class GradientDiagnostics(L.Callback):
     on the device and goes out with Lightning's logging.
 
     Leaves training as it was: the draws use their own seed (the training RNG is restored), gradients are
-    taken with autograd.grad (parameter .grad untouched), and the objective's state (baselines, running
-    averages) is restored after.
+    taken with autograd.grad (parameter .grad untouched), and an objective's state (baselines' running averages,
+    temperatures) changes only in its `advance`, which the draws never call.
     """
 
     def __init__(self, every_n_steps: int = 100, draws: int = 16, batch_size: int = 64, seed: int = 0,
@@ -39,13 +37,11 @@ class GradientDiagnostics(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step % self.every_n_steps:
             return
-        state = copy.deepcopy(pl_module.objective.state_dict())
         metrics = {}
         with seeded(self.seed, pl_module.device):
             for part in PARTS:
                 draws = gradient_draws(pl_module.objective, pl_module.vae, self.batch, pl_module.S, self.draws, part)
                 metrics |= {f"grad/{part}/{name}": float(v) for name, v in gradient_statistics(draws).items()}
-        pl_module.objective.load_state_dict(state)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
 

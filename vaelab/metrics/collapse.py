@@ -7,12 +7,9 @@ for binary), which a uniform prior makes the same as KL = 0.
 
 import math
 
-from vaelab.objectives import VIMCO, DisARM, Reinforce, VarianceLoss
-
 KL_FLOOR = 0.01
 ENTROPY_SHARE = 0.99
 DOCS = "docs/estimators.md#posterior-collapse"
-SCORE_FUNCTION = (Reinforce, VarianceLoss, VIMCO, DisARM)
 
 
 def max_entropy(latent) -> float:
@@ -37,11 +34,12 @@ def signs(metrics, latent, stage: str) -> str | None:
 
 
 def likely_cause(objective) -> str:
-    """Why the estimator in use is likely to have collapsed, and what to try."""
-    if isinstance(objective, VarianceLoss) and objective.decoder == "variance":
+    """Why the estimator in use is likely to have collapsed, and what to try, from what it declares
+    (vaelab.objectives.base): what trains the decoder, and whether the encoder learns from a score function."""
+    if objective.decoder_objective == "variance":
         return ("the variance loss trains the decoder through Var f, which is zero for a decoder that ignores z; "
                 "try loss.decoder=elbo (VarGrad)")
-    if isinstance(objective, SCORE_FUNCTION):
+    if objective.score_function:
         return ("the encoder learns from a score-function estimate, too noisy to move q off the prior before the "
                 "decoder learns to do without z; try a larger S, or a smaller lr")
     return "the KL term pulls q onto the prior faster than the decoder learns to use z; try a longer run or a smaller lr"

@@ -1,9 +1,9 @@
-"""Control variates for the score-function learning signal: each maps f [S, B] (detached) and the
-data x to the centred signal (f - b) / scale, b and scale independent of the current draws (so the
-gradient stays unbiased), plus the baseline's own training loss (zero when it learns nothing).
+"""Control variates for the score-function learning signal: each maps f [S, B] (detached) and the data x to the
+centred signal (f - b) / scale, b and scale independent of the current draws (so the gradient stays unbiased), its
+surrogate (the loss of its own parameters, reaching them alone; None when it learns nothing) and its state (this
+step's detached statistics, which `advance` folds into the running averages after the optimiser step).
 
-State (running averages, the NVIL network) lives in the module, so checkpoints carry it; running
-averages advance only in training mode.
+State (running averages, the NVIL network) lives in the module, so checkpoints carry it.
 """
 
 import torch
@@ -16,17 +16,20 @@ class NoBaseline(nn.Module):
     min_samples = 1
 
     def forward(self, f, x):
-        return f, f.new_zeros(())
+        return f, None, {}
+
+    def advance(self, state):
+        pass
 
 
-class LeaveOneOut(nn.Module):
+class LeaveOneOut(NoBaseline):
     """b_s = mean_{j != s} f_j over the S samples of the same datum (Kool et al. 2019)."""
 
     min_samples = 2
 
     def forward(self, f, x):
         S = f.shape[0]
-        return f - (f.sum(0, keepdim=True) - f) / (S - 1), f.new_zeros(())
+        return f - (f.sum(0, keepdim=True) - f) / (S - 1), None, {}
 
 
 class MovingAverage(nn.Module):
@@ -40,15 +43,15 @@ class MovingAverage(nn.Module):
         self.register_buffer("mean", torch.zeros(()))
 
     def forward(self, f, x):
-        signal = f - self.mean
-        if self.training:
-            self.mean.lerp_(f.mean(), 1 - self.decay)
-        return signal, f.new_zeros(())
+        return f - self.mean, None, {"mean": f.mean()}
+
+    def advance(self, state):
+        self.mean.lerp_(state["mean"], 1 - self.decay)
 
 
 class NVIL(nn.Module):
     """Neural variational inference and learning (Mnih & Gregor 2014): b(x) = c + h_psi(x), h_psi a
-    one-hidden-layer MLP on x fitted to f - c by least squares, c the running mean of f - h_psi(x);
+    one-hidden-layer MLP on x fitted to f - c by least squares (its surrogate), c the running mean of f - h_psi(x);
     with `normalise`, the signal is divided by max(1, running std of f - h_psi(x))."""
 
     min_samples = 1
@@ -68,8 +71,9 @@ class NVIL(nn.Module):
         h = self.net(x.flatten(1)).squeeze(-1)
         residual = f - h.detach()
         signal = (residual - self.mean) / self.scale
-        loss = ((f - self.mean - h) ** 2).mean()
-        if self.training:
-            self.mean.lerp_(residual.mean(), 1 - self.decay)
-            self.var.lerp_(residual.var(), 1 - self.decay)
-        return signal, loss
+        surrogate = ((f - self.mean - h) ** 2).mean()
+        return signal, surrogate, {"mean": residual.mean(), "var": residual.var()}
+
+    def advance(self, state):
+        self.mean.lerp_(state["mean"], 1 - self.decay)
+        self.var.lerp_(state["var"], 1 - self.decay)

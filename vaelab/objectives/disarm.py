@@ -17,7 +17,8 @@ class DisARM(Objective):
     """
 
     latents = ("binary",)
-    hierarchical = False  # the per-layer form (Yin & Zhou 2019, sec. 2.3; Dong et al. 2020, sec. 5) is not built
+    score_function = True  # the encoder's signal is a difference of f at draws, as a score-function estimate's
+    # not hierarchical: the per-layer form (Yin & Zhou 2019, sec. 2.3; Dong et al. 2020, sec. 5) is not built
 
     def __init__(self, variant: str = "disarm"):
         super().__init__()
@@ -48,8 +49,8 @@ class DisARM(Objective):
         b = (u < torch.sigmoid(logits.detach())).to(u.dtype)
         b_anti = (u > torch.sigmoid(-logits.detach())).to(u.dtype)
         z = torch.cat([b, b_anti])
-        log_q, log_joint = q.log_prob(z), vae.log_likelihood(x, z) + vae.prior().log_prob(z)
-        f = (log_joint - log_q).detach()
+        log_joint = vae.log_joint(x, z)
+        f = (log_joint - q.log_prob(z)).detach()
         grad = self.pair_gradients(logits.detach(), u, b, b_anti, *f.chunk(2)).mean(0)
         terms = {"encoder": -(grad * logits).sum(-1).mean(), "decoder": -log_joint.mean()}
         return Estimate(loss=sum(terms.values()), elbo=f.mean(0), terms=terms)

@@ -11,8 +11,8 @@ class GumbelSoftmax(Objective):
     """grad E_g[log p(x | z_tau)] - grad KL, z_tau = softmax((logits + g) / tau), g ~ Gumbel: pathwise through
     the relaxed sample, biased for the ELBO gradient.
 
-    tau = max(tau_min, tau0 exp(-rate * step)); `step` advances once per training-mode call, and both
-    are buffers, so a resumed run continues the schedule. `straight_through`: the decoder sees the
+    tau = max(tau_min, tau0 exp(-rate * step)); `step` counts training steps and advances with the temperature
+    in `advance`, and both are buffers, so a resumed run continues the schedule. `straight_through`: the decoder sees the
     one-hot (binary: rounded) z forward, the relaxed z backward.
 
     `analytic_kl=True`: the exact KL(q || p) of the discrete distributions; the only bias is then the
@@ -29,6 +29,7 @@ class GumbelSoftmax(Objective):
     """
 
     latents = ("discrete", "binary")
+    biased = True
 
     def __init__(self, tau0: float = 1.0, tau_min: float = 0.5, rate: float = 1e-4,
                  straight_through: bool = False, analytic_kl: bool | None = None):
@@ -42,15 +43,12 @@ class GumbelSoftmax(Objective):
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.register_buffer("temperature", torch.tensor(tau0))
 
-    def anneal(self):
-        """Set the temperature for this step (on the device: no host synchronisation); advance the step
-        counter when training."""
+    def advance(self, estimate):
+        """Count the step and set the next step's temperature (on the device: no host synchronisation)."""
+        self.step += 1
         self.temperature.copy_((self.tau0 * torch.exp(-self.rate * self.step)).clamp(min=self.tau_min))
-        if self.training:
-            self.step += 1
 
     def forward(self, vae, x, S):
-        self.anneal()
         latent, q, prior = vae.latent, vae.posterior(x), vae.prior()
         relaxed_q = latent.relaxed(q, self.temperature)
         y = relaxed_q.base_dist.rsample((S,))

@@ -22,6 +22,8 @@ class IWAE(Objective):
     """
 
     latents = ("continuous",)
+    hierarchical = True
+    encoder_objective = decoder_objective = "iwae"
 
     def __init__(self, dreg: bool = False):
         super().__init__()
@@ -41,7 +43,7 @@ class IWAE(Objective):
         """Encoder term sum_s w~_s^2 <d f/d z_s, z_s> with d f/d z_s taken at fixed q and detached, so its
         gradient flows into phi through z_s alone; decoder term -log (1/S) sum_s w_s at z detached."""
         z_fixed = z.detach().requires_grad_()
-        log_joint, log_q = vae.log_likelihood(x, z_fixed) + vae.prior().log_prob(z_fixed), q.log_prob(z_fixed)
+        log_joint, log_q = vae.log_joint(x, z_fixed), q.log_prob(z_fixed)
         f = log_joint - log_q
         (df_dz,) = torch.autograd.grad(f.sum(), z_fixed, retain_graph=True)
         w = torch.softmax(f.detach(), 0)

@@ -1,7 +1,7 @@
 """Score-function (REINFORCE) ELBO gradient (Williams 1992; Mnih & Gregor 2014; Kool et al. 2019)."""
 
 from vaelab.errors import require
-from vaelab.objectives.base import Estimate, Objective, score_function_terms
+from vaelab.objectives.base import Estimate, Objective, scored_draws
 from vaelab.objectives.baselines import NVIL, LeaveOneOut, MovingAverage, NoBaseline
 
 BASELINES = {"none": NoBaseline, "loo": LeaveOneOut, "ema": MovingAverage, "nvil": NVIL}
@@ -12,8 +12,11 @@ class Reinforce(Objective):
     decoder (and a learned prior): grad_theta log p(x, z) at the same samples.
 
     `baseline`: none | loo (leave-one-out over the S samples) | ema (moving average of f) |
-    nvil (learned b(x), see `baselines.NVIL`); `decay`, `hidden`, `normalise` configure ema/nvil.
+    nvil (learned b(x), see `baselines.NVIL`, trained by its surrogate); `decay`, `hidden`, `normalise` configure
+    ema/nvil, whose running averages move on in `advance`.
     """
+
+    hierarchical = score_function = True
 
     def __init__(self, baseline: str = "loo", decay: float = 0.9, hidden: int = 100, normalise: bool = True):
         super().__init__()
@@ -28,8 +31,11 @@ class Reinforce(Objective):
         return self.baseline.min_samples
 
     def forward(self, vae, x, S):
-        log_q, log_joint = score_function_terms(vae, x, S)
+        _, log_q, log_joint = scored_draws(vae, x, S)
         f = (log_joint - log_q).detach()
-        signal, baseline_loss = self.baseline(f, x)
-        terms = {"encoder": -(signal * log_q).mean(), "decoder": -log_joint.mean(), "baseline": baseline_loss}
-        return Estimate(loss=sum(terms.values()), elbo=f.mean(0), terms=terms)
+        signal, surrogate, state = self.baseline(f, x)
+        terms = {"encoder": -(signal * log_q).mean(), "decoder": -log_joint.mean()}
+        return Estimate(loss=sum(terms.values()), elbo=f.mean(0), terms=terms, surrogate=surrogate, state=state)
+
+    def advance(self, estimate):
+        self.baseline.advance(estimate.state)

@@ -6,7 +6,7 @@ import math
 import torch
 
 from vaelab.errors import require
-from vaelab.objectives.base import Estimate, Objective
+from vaelab.objectives.base import Estimate, Objective, Scored, scored_draws
 from vaelab.references import Posterior, from_config
 
 DECODER_SIGNALS = ("variance", "elbo", "iwae")
@@ -29,12 +29,16 @@ class VarianceLoss(Objective):
     The ELBO reported is the mean of f at the S draws of q (the reference's own, or the extra ones).
     """
 
+    hierarchical = score_function = True
+    encoder_objective = "variance"
+
     def __init__(self, decoder: str = "variance", scale: float = 1.0, reference="posterior",
                  mix: float = 0.5, temperature: float = 2.0):
         super().__init__()
         require(decoder in DECODER_SIGNALS, "loss.decoder", decoder, f"one of {', '.join(DECODER_SIGNALS)}")
         require(scale > 0, "loss.scale", scale, "a positive number")
         self.decoder, self.scale = decoder, scale
+        self.decoder_objective = decoder
         self.reference = from_config(reference, mix, temperature)
 
     @property
@@ -46,27 +50,20 @@ class VarianceLoss(Objective):
 
     def forward(self, vae, x, S):
         draws = self.reference.sample(vae, x, S)
-        log_joint = vae.log_likelihood(x, draws.z) + vae.prior().log_prob(draws.z)
-        log_q = draws.q.log_prob(draws.z)
+        log_joint, log_q = vae.log_joint(x, draws.z), draws.q.log_prob(draws.z)
         on_q = isinstance(self.reference, Posterior)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.decoder != "variance"):
-            joint_at_q, log_q_at_q = (log_joint, log_q) if on_q else self.at_posterior(vae, x, draws.q, S)
-        elbo = (joint_at_q - log_q_at_q).detach().mean(0)
+            at_q = Scored(draws.z, log_q, log_joint) if on_q else scored_draws(vae, x, S, draws.q)
+        elbo = (at_q.log_joint - at_q.log_q).detach().mean(0)
         if self.decoder == "variance":
             variance = (log_joint - log_q).var(0)
             return Estimate(loss=self.scale * variance.mean(), elbo=elbo, metrics={"variance": variance.detach().mean()})
         variance = (log_joint.detach() - log_q).var(0)
         metrics = {"variance": variance.detach().mean()}
         if self.decoder == "elbo":
-            decoder = -joint_at_q.mean()
+            decoder = -at_q.log_joint.mean()
         else:
-            bound = torch.logsumexp(joint_at_q - log_q_at_q.detach(), 0) - math.log(S)
+            bound = torch.logsumexp(at_q.log_joint - at_q.log_q.detach(), 0) - math.log(S)
             decoder, metrics["iwae"] = -bound.mean(), bound.detach().mean()
         terms = {"encoder": self.scale * variance.mean(), "decoder": decoder}
         return Estimate(loss=sum(terms.values()), elbo=elbo, metrics=metrics, terms=terms)
-
-    @staticmethod
-    def at_posterior(vae, x, q, S):
-        """log p(x, z) and log q(z|x) at S draws z ~ q(z|x), detached draws, each [S, B]."""
-        z = q.sample((S,))
-        return vae.log_likelihood(x, z) + vae.prior().log_prob(z), q.log_prob(z)

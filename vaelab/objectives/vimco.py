@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from vaelab.objectives.base import Estimate, Objective, score_function_terms
+from vaelab.objectives.base import Estimate, Objective, scored_draws
 from vaelab.objectives.iwae import log_mean_exp
 
 
@@ -24,13 +24,15 @@ class VIMCO(Objective):
 prior) gets the second, the gradient of the same bound L."""
 
     latents = ("discrete", "binary")
+    hierarchical = score_function = True
+    encoder_objective = decoder_objective = "iwae"
 
     @property
     def min_samples(self):
         return 2
 
     def forward(self, vae, x, S):
-        log_q, log_joint = score_function_terms(vae, x, S)
+        _, log_q, log_joint = scored_draws(vae, x, S)
         f = (log_joint - log_q).detach()
         bound = log_mean_exp(f)
         signal = bound - leave_one_out_bounds(f)
