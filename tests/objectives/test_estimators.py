@@ -289,3 +289,24 @@ def test_pathwise_elbo_has_lower_variance_than_the_score_function_on_the_gaussia
     pathwise = total_variance(gradient_draws(ELBO(), toy, TOY_X, 4, 1000))
     score = total_variance(gradient_draws(Reinforce("loo"), toy, TOY_X, 4, 1000))
     assert pathwise < score
+
+
+def test_the_module_advances_the_objective_once_a_step_after_the_optimiser_step(tmp_path):
+    from tests.metrics.test_diagnostics import fit
+
+    steps = []
+
+    class Watched(Reinforce):
+        def forward(self, vae, x, S):
+            weight = next(vae.encoder.parameters())
+            steps.append((weight.detach().clone(), weight))
+            return super().forward(vae, x, S)
+
+        def advance(self, estimate):
+            before, weight = steps[-1]
+            steps[-1] = not torch.equal(before, weight)   # the optimiser has stepped
+            super().advance(estimate)
+
+    module, _ = fit(Watched("ema"), tmp_path, steps=3)
+    assert steps == [True, True, True]
+    assert module.objective.baseline.mean != 0
