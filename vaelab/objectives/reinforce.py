@@ -13,7 +13,8 @@ class Reinforce(Objective):
 
     `baseline`: none | loo (leave-one-out over the S samples) | ema (moving average of f) |
     nvil (learned b(x), see `baselines.NVIL`, trained by its surrogate); `decay`, `hidden`, `normalise` configure
-    ema/nvil, whose running averages move on in `advance`.
+    ema/nvil, whose running averages move on in `advance`. With nvil's `normalise` the encoder's gradient is the
+    ELBO's divided by the running scale, a positive factor fixed within a step.
     """
 
     hierarchical = score_function = True
