@@ -26,7 +26,7 @@ from vaelab.module import VAEModule
 from vaelab.objectives.base import LATENT_KINDS
 from vaelab.run import check_estimator, estimators
 
-CALLS, REPEATS = 40, 10   # gradient draws, each the mean of 10 estimates: the mean within 6 standard errors of the truth
+CALLS, REPEATS = 40, 50   # gradient draws, each the mean of 50 estimates: the mean within 6 standard errors of the truth
 BIASED_S = 64             # a biased estimator's samples a draw, so that its bias stands out of the noise
 TOY_X = torch.tensor([[1.2], [-0.5]])
 CASES = [(name, kind, depth) for name in sorted(estimators()) for kind in LATENT_KINDS for depth in (1, 2)]
