@@ -79,7 +79,7 @@ def first_layer_only(vae, x, S):
     q = vae.posterior(x)
     z = q.sample((S,))
     f = vae.log_weight(x, z, q).detach()
-    signal, _ = LeaveOneOut()(f, x)
+    signal, _, _ = LeaveOneOut()(f, x)
     score = q.layers(z)[0].log_prob(vae.latent.split(z)[0])
     return Estimate(loss=-(signal * score).mean(), elbo=f.mean(0))
 
