@@ -35,9 +35,11 @@ def status(run_dir):
 
 
 def test_a_resumed_run_ends_exactly_as_an_uninterrupted_one(train):
+    # an objective with parameters of its own (NVIL's network, in its own optimiser group) and running state
+    learning = [a for a in RUN if not a.startswith("loss=")] + ["loss=reinforce", "loss.baseline=nvil"]
     whole, parts = train.dir / "whole", train.dir / "parts"
-    train(*RUN, "trainer.max_epochs=2", f"hydra.run.dir={whole}")
-    train(*RUN, "trainer.max_epochs=1", f"hydra.run.dir={parts}")
+    train(*learning, "trainer.max_epochs=2", f"hydra.run.dir={whole}")
+    train(*learning, "trainer.max_epochs=1", f"hydra.run.dir={parts}")
     assert {r["epoch"] for r in rows(parts) if "val/elbo" in r} == {"0"}
     # another seed must not matter: the weights, optimizer and random state come from the checkpoint
     resumed = train(f"resume={parts}", "trainer.max_epochs=2", "seed=1", "dataset=digits")
