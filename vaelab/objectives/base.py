@@ -28,6 +28,7 @@ class Estimate:
     elbo: torch.Tensor
     metrics: dict[str, torch.Tensor] = field(default_factory=dict)
     terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    surrogate: torch.Tensor | None = None
 
 
 class Objective(nn.Module):
@@ -36,6 +37,8 @@ class Objective(nn.Module):
 
     latents: tuple[str, ...] = LATENT_KINDS
     hierarchical: bool = True
+    score_function: bool = False
+    lr: float | None = None
 
     @property
     def min_samples(self) -> int:
