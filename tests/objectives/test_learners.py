@@ -9,9 +9,9 @@ from tests.toys import X, assert_unbiased, tiny_vae, total_variance
 from vaelab.latents import Binary, Categorical
 from vaelab.metrics import exact
 from vaelab.metrics.gradients import flat_grad, gradient_draws
-from vaelab.objectives import RELAX, RODEO, DoubleCV, REBAR
+from vaelab.objectives import REBAR, RELAX, RODEO, DoubleCV
 
-N = 300
+N = 200
 PARTS = ("encoder", "decoder")
 REPEATS = 10  # each draw is the mean of 10 independent ones: X's 3 data repeated, one forward call
 
@@ -71,17 +71,18 @@ def test_mean_gradient_is_the_exact_elbo_gradient_whatever_the_control_variate(n
         assert_unbiased(draws[part], truth)
 
 
-def encoder_variance(objective, vae, S, n=300):
+def encoder_variance(objective, vae, S, n=60):
+    """The total variance of the encoder gradient on X repeated REPEATS times."""
     torch.manual_seed(3)
-    return total_variance(gradient_draws(objective, vae, X, S, n))
+    return total_variance(gradient_draws(objective, vae, X.repeat(REPEATS, 1), S, n))
 
 
 def trained(objective, vae, S, steps, maximize=False):
-    """`steps` Adam steps on estimate.surrogate alone, the model fixed."""
+    """`steps` Adam steps on estimate.surrogate alone (on X repeated REPEATS times), the model fixed."""
     optimiser = torch.optim.Adam(objective.parameters(), lr=0.05, maximize=maximize)
     for _ in range(steps):
         optimiser.zero_grad()
-        objective(vae, X, S).surrogate.backward()
+        objective(vae, X.repeat(REPEATS, 1), S).surrogate.backward()
         optimiser.step()
     return objective
 
@@ -98,8 +99,8 @@ def test_descending_the_surrogate_lowers_the_encoder_gradient_variance_and_ascen
     before = encoder_variance(objective, vae, S)
     lowered = encoder_variance(trained(objective, vae, S, 200), vae, S)
     objective.load_state_dict(start)
-    raised = encoder_variance(trained(objective, vae, S, 30, maximize=True), vae, S)
-    assert lowered < 0.5 * before < raised, (lowered, before, raised)
+    raised = encoder_variance(trained(objective, vae, S, 20, maximize=True), vae, S)
+    assert lowered < 0.5 * before and raised > before, (lowered, before, raised)
 
 
 @pytest.mark.parametrize("name,kind", CASES, ids=[f"{n}-{k}" for n, k in CASES])
