@@ -116,6 +116,19 @@ def test_surrogate_leaves_the_model_gradients_unchanged_to_the_last_bit(name, ki
     assert flat_grad(estimate.surrogate, own).abs().max() > 0
 
 
+@pytest.mark.parametrize("name,kind", CASES, ids=[f"{n}-{k}" for n, k in CASES])
+def test_estimate_and_surrogate_stay_finite_at_saturated_logits_in_float32(name, kind):
+    vae = vae_with(kind).float()
+    with torch.no_grad():
+        vae.encoder[-1].bias.copy_(torch.linspace(-60, 60, len(vae.encoder[-1].bias)))
+    cls, S = ESTIMATORS[name]
+    objective = cls()
+    torch.manual_seed(5)
+    estimate = objective(vae, X.float().repeat(50, 1), S)
+    grads = torch.autograd.grad(estimate.loss + estimate.surrogate, list(vae.parameters()) + list(objective.parameters()))
+    assert all(g.isfinite().all() for g in grads)
+
+
 @pytest.mark.parametrize("name", ESTIMATORS)
 def test_refused_where_it_does_not_apply(name):
     objective = ESTIMATORS[name][0]()

@@ -25,9 +25,9 @@ def coupled_noise(logits, S, kind):
     log_p = logits.log_softmax(-1)
     z = log_p - torch.log(-torch.log(u))
     b = one_hot_argmax(z.detach())
-    log_v = v.log()
-    top = -torch.log(-log_v)                                            # the max of Gumbels of total mass 1
-    rest = -torch.log(-log_v / log_p.exp() - (b * log_v).sum(-1, keepdim=True))  # truncated below the max
+    log_e = torch.log(-v.log())                                         # log E, E ~ Exp(1)
+    top = -log_e                                                        # the max: a Gumbel of total mass 1
+    rest = -torch.logaddexp(log_e - log_p, (b * log_e).sum(-1, keepdim=True))  # -log(E_k / p_k + E_top) < top
     return z, b, torch.where(b > 0, top, rest)
 
 
