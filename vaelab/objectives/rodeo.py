@@ -40,14 +40,14 @@ class RODEO(LearnedControlVariate):
         b = bernoulli_draws(logits, S)
         f, log_joint, slope = with_slopes(vae, x, b, logits)
         theta = torch.sigmoid(logits)
-        centred, flip = b - theta, 1 - 2 * b                       # n_d(b) - b = flip_d e_d
+        centred, flip = b - theta, 1 - 2 * b  # n_d(b) - b = flip_d e_d
         slope_others = others_mean(slope)
-        taylor = (slope_others * b).sum(-1) - others_mean((slope * b).sum(-1))         # taylor_s(b_s), [S, B]
-        taylor_neighbours = taylor.unsqueeze(-1) + slope_others * flip            # taylor_s(n_d(b_s)), [S, B, D]
+        taylor = (slope_others * b).sum(-1) - others_mean((slope * b).sum(-1))  # taylor_s(b_s), [S, B]
+        taylor_neighbours = taylor.unsqueeze(-1) + slope_others * flip  # taylor_s(n_d(b_s)), [S, B, D]
         f_others = others_mean(f)
-        h = self.net(torch.stack([taylor, f_others], -1))                                              # [S, B, 2]
+        h = self.net(torch.stack([taylor, f_others], -1))  # (h0, h1) at b_s, [S, B, 2]
         h_neighbours = self.net(torch.stack([taylor_neighbours, f_others.unsqueeze(-1).expand_as(flip)], -1))
-        w = torch.where(b > 0, 1 - theta, theta)
+        w = torch.where(b > 0, 1 - theta, theta)  # q(coordinate d flipped)
         stein_scalar = (w * (h_neighbours[..., 0] - h[..., :1])).mean(-1)
         w_h1 = w * h_neighbours[..., 1]
         stein_vector = (w_h1.mean(-1, keepdim=True) - w.mean(-1, keepdim=True) * h[..., 1:]) * centred \
