@@ -94,6 +94,9 @@ def reads_in_training(monkeypatch, loss, latent, nonfinite_every, progress_bar=N
     ("elbo", "continuous", {"analytic_kl": False}), ("iwae", "continuous", {"dreg": True}),
     ("gumbel", "discrete", {"straight_through": True, "analytic_kl": False}), ("disarm", "binary", {"variant": "arm"}),
     ("variance", "discrete", {"decoder": "elbo"}),
+    # the estimators that learn their control variates: each double backward stays on the device
+    *[(loss, latent, {}) for loss in ("rebar", "relax") for latent in ("discrete", "binary")],
+    ("relax", "binary", {"with_x": True}), ("double_cv", "binary", {}), ("rodeo", "binary", {}),
 ])
 def test_every_option_of_the_estimators_reads_nothing_back(monkeypatch, loss, latent, options):
     assert reads_in_training(monkeypatch, loss, latent, nonfinite_every=1000, **options).reads == []

@@ -2,11 +2,16 @@
 
 from vaelab.objectives.base import Estimate, Objective
 from vaelab.objectives.disarm import DisARM
+from vaelab.objectives.double_cv import DoubleCV
 from vaelab.objectives.elbo import ELBO
 from vaelab.objectives.gumbel import GumbelSoftmax
 from vaelab.objectives.iwae import IWAE
+from vaelab.objectives.rebar import REBAR
 from vaelab.objectives.reinforce import Reinforce
+from vaelab.objectives.relax import RELAX
+from vaelab.objectives.rodeo import RODEO
 from vaelab.objectives.variance import VarianceLoss
 from vaelab.objectives.vimco import VIMCO
 
-__all__ = ["DisARM", "ELBO", "Estimate", "GumbelSoftmax", "IWAE", "Objective", "Reinforce", "VIMCO", "VarianceLoss"]
+__all__ = ["DisARM", "DoubleCV", "ELBO", "Estimate", "GumbelSoftmax", "IWAE", "Objective", "REBAR", "RELAX", "RODEO", "Reinforce",
+           "VIMCO", "VarianceLoss"]
