@@ -50,7 +50,7 @@ class ARMS(Objective):
         q = vae.posterior(x)
         logits = q.base_dist.logits
         z = self.draw(logits.detach(), S)
-        log_joint = vae.log_likelihood(x, z) + vae.prior().log_prob(z)
+        log_joint = vae.log_joint(x, z)
         f = (log_joint - q.log_prob(z)).detach()
         grad = self.logit_gradient(logits.detach(), z, f)
         terms = {"encoder": -(grad * logits).sum(-1).mean(), "decoder": -log_joint.mean()}

@@ -51,7 +51,7 @@ class SumAndSample(Objective):
         log_probs = q.base_dist.logits.detach()
         z = one_hot(self.values(log_probs, S), log_probs.shape[-1], log_probs.dtype)
         log_q = q.log_prob(z)
-        log_joint = vae.log_likelihood(x, z) + vae.prior().log_prob(z)
+        log_joint = vae.log_joint(x, z)
         f = (log_joint - log_q).detach()
         summed = log_q[:-1].detach()
         rest_mass = (-torch.expm1(torch.logsumexp(summed, 0).clamp(max=0))).unsqueeze(0)     # 1 - q(C)

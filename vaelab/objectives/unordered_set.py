@@ -63,7 +63,7 @@ class UnorderedSet(Objective):
         classes, _ = beam_search(log_probs, S)
         z = one_hot(classes, log_probs.shape[-1], log_probs.dtype)
         log_q = q.log_prob(z)
-        log_joint = vae.log_likelihood(x, z) + vae.prior().log_prob(z)
+        log_joint = vae.log_joint(x, z)
         f = (log_joint - log_q).detach()
         lp = log_q.detach()
         log_R1, log_R2 = leave_out_log_ratios(lp)
