@@ -138,3 +138,26 @@ def test_bad_bounds_options_are_refused(key, value):
 def test_linear_nets_stay_linear():
     assert [type(m) for m in VAE(Binary(3), Bernoulli(), (4,), hidden=(), centre="mean", pixel_means=MEANS).encoder] \
         == [nn.Linear]
+
+
+@pytest.mark.parametrize("dataset,val_size", [("mnist", 10000), ("fashion_mnist", 10000), ("omniglot", 1345)])
+def test_the_dong2020_experiments_split_each_data_set_as_the_disarm_code(dataset, val_size):
+    from tests.runs.test_experiments import composed
+
+    for experiment in ("dong2020_linear", "dong2020_nonlinear"):
+        cfg = composed(f"experiment={experiment}", f"dataset={dataset}")
+        assert (cfg.dataset.val_size, cfg.dataset.val_split, cfg.dataset.batch_size) == (val_size, "last", 50)
+    assert composed(f"dataset={dataset}").dataset.val_split == "random"
+
+
+@pytest.mark.parametrize("overrides,match", [
+    (["trainer.gradient_clip_val=1.0"], "trainer.gradient_clip_val=1.0 is not accepted"),
+    (["dataset=omniglot"], "chardata.mat"),
+])
+def test_the_protocol_refuses_what_cannot_work_before_it_loads_data(tmp_path, overrides, match):
+    from tests.runs.test_experiments import composed
+    from vaelab.run import build
+
+    cfg = composed("experiment=dong2020_linear", f"data_dir={tmp_path}", *overrides)
+    with pytest.raises(ConfigError, match=match):
+        build(cfg, dict(cfg.hydra.runtime.choices))
