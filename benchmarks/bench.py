@@ -1,6 +1,6 @@
 """How much vaelab costs over a hand-written loop, and how it compares with the common recipe.
 
-    python -m benchmarks.bench [--steps 430] [--repeats 5] [--threads 1] [--samples 1 4 16 64]
+    python -m benchmarks.bench [--steps 430] [--repeats 5] [--threads 1] [--samples 1 4 16 64] [--linear-only]
 
 Contenders, timed in one process, interleaved, median of repeats, over the same number of steps
 of the same MLP VAE (784-512-256-20, batch 128, Adam) on the same MNIST, dynamically binarised:
@@ -14,6 +14,9 @@ of the same MLP VAE (784-512-256-20, batch 128, Adam) on the same MNIST, dynamic
   torch.bernoulli, as most hand-written loops have them;
 - `common recipe`: torchvision's MNIST with per-item ToTensor and binarisation, a DataLoader and
   a plain LightningModule with Lightning's default checkpointing, as in the PyTorch examples' VAE.
+Then the DisARM benchmark's linear model (issue 26: 784-200 binary latents-784, batch 50, one antithetic pair,
+loss=disarm), where a step takes a few milliseconds and the framework's overhead shows most: `vaelab` against a
+hand-written loop of the same DisARM step, in milliseconds per step (`--linear-only` times this case alone).
 Seconds per epoch are the per-step time times the steps of a 55k-image epoch (the median over repeats); at
 S samples a timing runs max(5, steps / S) steps. A ratio is the median over repeats of the two contenders'
 ratio within a repeat, where they ran one after the other, with its range. Last, the memory of evaluation:
@@ -43,16 +46,17 @@ from torchvision import transforms
 
 from vaelab.data import MNIST
 from vaelab.data.base import binarize
-from vaelab.latents import Categorical, Gaussian
+from vaelab.latents import Binary, Categorical, Gaussian
 from vaelab.likelihoods import Bernoulli
 from vaelab.metrics.likelihood import log_likelihood
 from vaelab.model import VAE
 from vaelab.module import FUSED_ADAM, VAEModule
 from vaelab.nets import mlp
-from vaelab.objectives import ELBO, VarianceLoss
+from vaelab.objectives import ELBO, DisARM, VarianceLoss
 from vaelab.run import callback_configs
 
 BATCH, HIDDEN, PIXELS = 128, (512, 256), 784
+LINEAR_BATCH, LINEAR_D = 50, 200   # the DisARM benchmark's linear model (conf/experiment/dong2020_linear.yaml)
 CONF = Path(__file__).resolve().parents[1] / "conf"
 EPOCH_STEPS = math.ceil(55000 / BATCH)
 
@@ -84,9 +88,9 @@ def train_config(output_dir):
         return callbacks, instantiate(cfg.trainer.profiler)
 
 
-def time_vaelab(datamodule, latent, objective, S, steps, device, log_dir, compile=False):
+def time_vaelab(datamodule, latent, objective, S, steps, device, log_dir, compile=False, hidden=HIDDEN):
     """`compile`: train.py's compile=true, timed over a second epoch, after the compilation."""
-    vae = VAE(latent, Bernoulli(), (28, 28), HIDDEN)
+    vae = VAE(latent, Bernoulli(), (28, 28), hidden)
     if compile:
         vae.compile_networks()
     module = VAEModule(vae, objective, S=S)
@@ -134,6 +138,43 @@ def time_hand_written(data, sizes, loss, S, steps, device, typical=False):
     if device == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def time_hand_written_disarm(data, steps, device, D=LINEAR_D):
+    """The linear DisARM step by hand (Dong et al. 2020, eq. 5): one antithetic pair b = 1[u < sigmoid(a)],
+    b~ = 1[u > sigmoid(-a)] per datum, the encoder's logits a weighted by the DisARM signal, the decoder trained on
+    log p(x, z) at both draws, a uniform prior; vaelab's fused Adam and binarisation."""
+    encoder, decoder = mlp(PIXELS, D, ()).to(device), mlp(D, PIXELS, ()).to(device)
+    optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=1e-4, fused=device in FUSED_ADAM)
+    start = time.perf_counter()
+    for index in torch.randperm(len(data), device=data.device)[: steps * LINEAR_BATCH].split(LINEAR_BATCH):
+        x = binarize(data[index]).flatten(1)
+        logits = encoder(x)
+        u = torch.rand(logits.shape, device=device)
+        b, b_anti = (u < torch.sigmoid(logits.detach())).float(), (u > torch.sigmoid(-logits.detach())).float()
+        z = torch.stack([b, b_anti])
+        log_lik = -F.binary_cross_entropy_with_logits(decoder(z), x.expand(2, *x.shape), reduction="none").sum(-1)
+        log_q = -F.binary_cross_entropy_with_logits(logits.detach().expand_as(z), z, reduction="none").sum(-1)
+        f = (log_lik - D * math.log(2) - log_q).detach()
+        signal = 0.5 * (f[0] - f[1]).unsqueeze(-1) * (1 - 2 * b_anti) * (b != b_anti) * torch.sigmoid(logits.abs())
+        optimizer.zero_grad()
+        (-(signal.detach() * logits).sum(-1).mean() - log_lik.mean()).backward()
+        optimizer.step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def linear_case(datamodule, data, steps, repeats, device, workdir):
+    """Milliseconds per step of the linear binary VAE, vaelab against the hand-written DisARM step."""
+    times = interleaved({
+        "vaelab": lambda: time_vaelab(datamodule, Binary(LINEAR_D), DisARM(), 2, steps, device, workdir, hidden=()),
+        "hand-written": lambda: time_hand_written_disarm(data, steps, device),
+    }, repeats)
+    print(f"| linear, loss=disarm, S=2, batch {LINEAR_BATCH} | ms/step | vs hand-written (range over repeats) |\n"
+          "| --- | --- | --- |")
+    for name, seconds in times.items():
+        print(f"| {name} | {statistics.median(seconds) / steps * 1e3:.2f} | {ratio(times, name, 'hand-written')} |")
 
 
 class RecipeVAE(L.LightningModule):
@@ -254,6 +295,7 @@ def main(argv=None):
                         help="values of k for the evaluation's memory")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--data-dir", default=None, help="data root (default: $VAELAB_DATA_DIR)")
+    parser.add_argument("--linear-only", action="store_true", help="time the linear DisARM case alone")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
@@ -263,6 +305,12 @@ def main(argv=None):
     datamodule.setup()
     data = datamodule.splits["train"].to(device)
     workdir = Path(tempfile.mkdtemp(prefix="vaelab-bench-"))
+    linear = MNIST(args.data_dir, batch_size=LINEAR_BATCH, download=False)
+    linear.setup()
+    if args.linear_only:
+        linear_case(linear, data, steps, args.repeats, device, workdir)
+        shutil.rmtree(workdir, ignore_errors=True)
+        return
     loader = recipe_loader(datamodule.root, workdir / "recipe")
 
     print(f"device: {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}, torch {torch.__version__}, "
@@ -297,6 +345,9 @@ def main(argv=None):
         epoch = {name: per_epoch(statistics.median(seconds), steps) for name, seconds in t.items()}
         print(f"| {S} | {epoch['elbo']:.2f} | {epoch['elbo hand']:.2f} | {ratio(t, 'elbo', 'elbo hand')} | "
               f"{epoch['variance']:.2f} | {epoch['variance hand']:.2f} | {ratio(t, 'variance', 'variance hand')} |")
+
+    print()
+    linear_case(linear, data, args.steps, args.repeats, device, workdir)
 
     memory = MemoryTrace()
     module = VAEModule(VAE(Gaussian(20), Bernoulli(), (28, 28), HIDDEN), ELBO())

@@ -41,12 +41,15 @@ class VAEModule(L.LightningModule):
     Validation and test also log posterior health (kl, recon, entropy or active_units), and
     test logs test/nll = -log p(x) by importance sampling with `nll_samples` draws (0: off).
     `optimizer(params)` builds the optimiser (a Hydra `_partial_` config; None: Adam at `lr`), and
-    `scheduler(optimizer)`, if given, its learning-rate schedule, stepped each epoch.
+    `scheduler(optimizer)`, if given, its learning-rate schedule, stepped each epoch. `prior_optimizer(params)`, if
+    given, trains the learned prior's logits apart from the rest (the DisARM code's SGD at 1e-2 beside Adam at
+    1e-4): stepped right after the optimiser on the same backward pass, so that Lightning's automatic optimisation,
+    and with it gradient accumulation, stays.
     """
 
     def __init__(self, vae, objective, S: int = 1, lr: float = 1e-3, eval_samples: int = 1,
                  nll_samples: int = 1000, nll_chunk: int = 100, optimizer: Callable | None = None,
-                 scheduler: Callable | None = None):
+                 scheduler: Callable | None = None, prior_optimizer: Callable | None = None):
         super().__init__()
         require(lr > 0, "lr", lr, "a positive learning rate")
         require(eval_samples >= 1, "eval_samples", eval_samples, "a positive integer")
@@ -58,6 +61,9 @@ class VAEModule(L.LightningModule):
         self.nll_samples, self.nll_chunk = nll_samples, nll_chunk
         self.optimizer = optimizer or partial(torch.optim.Adam, lr=lr)
         self.scheduler = scheduler
+        require(prior_optimizer is None or bool(vae.prior_parameters()), "prior_optimizer", "given",
+                "null unless the prior is learned (latent.learn_prior=true)")
+        self.prior_optimizer, self.prior_steps, self.prior_state = prior_optimizer, None, None
         self.means = nn.ModuleDict()  # the evaluation means, one MeanMetric a logged name (log_mean)
         if vae.latent.kind == "continuous" and vae.latent.depth == 1:  # E_q[z|x] has no closed form for L > 1
             self.active_units = nn.ModuleDict({stage: ActiveUnits(vae.latent.size) for stage in ("val", "test")})
@@ -116,7 +122,7 @@ class VAEModule(L.LightningModule):
         and CUDA unless the config says `fused`, where torch's default loops over the parameter tensors with several
         kernels each."""
         own = list(self.objective.parameters())
-        groups = [{"params": [p for p in self.parameters() if all(p is not o for o in own)]}]
+        groups = [{"params": [p for p in self.optimised() if all(p is not o for o in own)]}]
         if own:
             groups.append({"params": own} | ({} if self.objective.lr is None else {"lr": self.objective.lr}))
         fusable = getattr(self.optimizer, "func", None) in FUSABLE and "fused" not in self.optimizer.keywords
@@ -124,3 +130,28 @@ class VAEModule(L.LightningModule):
         if self.scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler(optimizer), "interval": "epoch"}}
+
+    def optimised(self) -> list[nn.Parameter]:
+        """The parameters the optimiser trains: all but those of a prior_optimizer, which this builds."""
+        if self.prior_optimizer is None:
+            return list(self.parameters())
+        self.prior_steps = self.prior_optimizer(self.vae.prior_parameters())
+        if self.prior_state is not None:
+            self.prior_steps.load_state_dict(self.prior_state)
+        own = {id(p) for p in self.vae.prior_parameters()}
+        return [p for p in self.parameters() if id(p) not in own]
+
+    def optimizer_step(self, *args, **kwargs):
+        """The optimiser's step, then the prior's from the gradient of the same backward pass."""
+        super().optimizer_step(*args, **kwargs)
+        if self.prior_steps is not None:
+            self.prior_steps.step()
+            self.prior_steps.zero_grad(set_to_none=True)
+
+    def on_save_checkpoint(self, checkpoint):
+        if self.prior_steps is not None:
+            checkpoint["prior_optimizer"] = self.prior_steps.state_dict()
+
+    def on_load_checkpoint(self, checkpoint):
+        """Lightning restores the module before it builds the optimisers: the prior's state waits for optimised()."""
+        self.prior_state = checkpoint.get("prior_optimizer")

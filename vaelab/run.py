@@ -93,7 +93,7 @@ def build(cfg, choices) -> tuple[VAEModule, L.LightningDataModule]:
     require(cfg.get("compile", False) in (True, False), "compile", cfg.get("compile"), "true or false")
     for key in ("dataset", "latent", "loss"):
         check_targets(cfg[key], key)
-    check_kwargs(cfg.net, "net", VAE, given=("latent", "likelihood", "event_shape"))
+    check_kwargs(cfg.net, "net", VAE, given=("latent", "likelihood", "event_shape", "pixel_means"))
     with under("latent"):
         latent = instantiate(cfg.latent)
     with under("loss"):
@@ -102,13 +102,20 @@ def build(cfg, choices) -> tuple[VAEModule, L.LightningDataModule]:
     module_args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples,
                        nll_samples=cfg.nll_samples, nll_chunk=cfg.nll_chunk,
                        optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
-                       scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None)
+                       scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+                       prior_optimizer=instantiate(cfg.prior_optimizer) if cfg.get("prior_optimizer") else None)
+    require(not cfg.get("prior_optimizer") or cfg.trainer.get("gradient_clip_val") is None, "trainer.gradient_clip_val",
+            cfg.trainer.get("gradient_clip_val"), "null with a prior_optimizer (Lightning would clip the optimiser's "
+            "parameters only, not the prior's)")
     with under("dataset"):
         datamodule = instantiate(cfg.dataset)
     check_data(datamodule)
     likelihood = pick_likelihood(cfg, choices, datamodule)
     with under("net"):
-        vae = VAE(latent, likelihood, datamodule.event_shape, **instantiate(cfg.net))
+        net = instantiate(cfg.net)
+        if net.get("centre") == "mean" or net.get("bias_from_data") is True:  # the data set's E[x]: a load of it
+            net["pixel_means"] = datamodule.pixel_means()
+        vae = VAE(latent, likelihood, datamodule.event_shape, **net)
     if cfg.get("compile", False):
         vae.compile_networks()
     return VAEModule(vae, objective, **module_args), datamodule

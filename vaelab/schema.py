@@ -28,8 +28,8 @@ from omegaconf.errors import ValidationError
 
 from vaelab.errors import refusal, refused
 
-GROUPS = ("dataset", "likelihood", "latent", "loss", "net", "optimizer", "scheduler", "trainer", "logger", "callbacks",
-          "paths", "extras")
+GROUPS = ("dataset", "likelihood", "latent", "loss", "net", "optimizer", "prior_optimizer", "scheduler", "trainer", "logger",
+          "callbacks", "paths", "extras")
 SWEEP_KEYS = ("grid", "figure")  # what a named sweep (conf/sweep/) adds for sweep.py alone
 SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.MutableSequence)
 HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")

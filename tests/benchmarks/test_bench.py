@@ -13,7 +13,7 @@ def test_bench_prints_its_tables(capsys):
     assert "device: cpu" in out and "threads 1" in out
     for row in ("| vaelab |", "| vaelab, compile=true |", "| hand-written |", "| hand-written, typical |",
                 "| common recipe |", "| 1 |", "| 2 |",
-                "resident memory", "| 3 | 100 |", "| 7 | 1000 |"):
+                "resident memory", "| 3 | 100 |", "| 7 | 1000 |", "| linear, loss=disarm, S=2, batch 50 |"):
         assert row in out, row
 
 

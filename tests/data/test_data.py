@@ -79,6 +79,7 @@ def test_gray_mnist_defaults_to_the_continuous_bernoulli(tmp_path):
     (FashionMNIST, "binarize", "always"), (Omniglot, "binarize", "yes"), (FreyFace, "binarize", 1),
     (FreyFace, "val_size", 0), (FreyFace, "test_size", 1965), (Omniglot, "val_size", 0),
     (LinearGaussian, "noise", 0.0), (LinearGaussian, "size", 100), (BinarizedMNIST, "batch_size", 0),
+    (MNIST, "val_split", "end"), (Omniglot, "val_split", None), (MNIST, "binarize", "round"),
 ])
 def test_bad_option_values_are_refused_naming_the_key(tmp_path, cls, key, value):
     with pytest.raises(ConfigError, match=key):

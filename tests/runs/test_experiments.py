@@ -15,9 +15,9 @@ from tests.conftest import ROOT
 from vaelab.resolvers import register_resolvers
 
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
-TWO_STEPS = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-             "trainer.limit_test_batches=1", "nll_samples=10", "trainer.enable_progress_bar=false",
-             "callbacks.figures.every_n_epochs=1000"]
+TWO_STEPS = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.val_check_interval=2",
+             "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "nll_samples=10",
+             "trainer.enable_progress_bar=false", "callbacks.figures.every_n_epochs=1000"]
 register_resolvers()
 
 

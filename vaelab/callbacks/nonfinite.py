@@ -56,9 +56,9 @@ class NonFinite(L.Callback):
         values = torch.stack([self.loss, *(p.grad.sum(dtype=torch.float32) for p in params)])  # promotes
         self.pending.append((trainer.global_step, trainer.current_epoch, params, values))
         if len(self.pending) >= self.interval(trainer):
-            self.check(pl_module, optimizer)
+            self.check(pl_module)
 
-    def check(self, pl_module, optimizer=None):
+    def check(self, pl_module):
         """Read the queued steps (one synchronisation); act on the first non-finite one."""
         if not self.pending:
             return
@@ -69,7 +69,7 @@ class NonFinite(L.Callback):
             if math.isfinite(loss) and all(map(math.isfinite, sums)):
                 continue
             if self.policy == "skip":
-                optimizer.zero_grad(set_to_none=True)
+                pl_module.zero_grad(set_to_none=True)  # every gradient: a prior_optimizer's too
                 self.skipped += 1
                 return
             names = {p: name for name, p in pl_module.named_parameters()}

@@ -10,7 +10,8 @@ import torch
 
 from vaelab.errors import require
 
-BINARIZE = ("dynamic", "static", "none")
+BINARIZE = ("dynamic", "static", "threshold", "none")
+VAL_SPLITS = ("random", "first", "last")
 LIKELIHOOD_FOR = {"binary": "bernoulli", "unit": "continuous_bernoulli", "real": "gaussian"}
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -43,6 +44,18 @@ def held_out(x: torch.Tensor, seed: int, *sizes: int):
     x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))]
     pieces = x.split([*sizes, len(x) - sum(sizes)])
     return pieces[-1], *pieces[:-1]
+
+
+def split_off(x: torch.Tensor, size: int, how: str, seed: int):
+    """(train, val): `size` rows of `x` held out for validation, drawn by a seeded shuffle ("random"), or its first
+    rows in file order ("first": TensorFlow's tutorial reader, input_data.read_data_sets, which the ARM code uses),
+    or its last ("last": the DisARM code's train[:50000] / train[50000:] of MNIST and its last 1345 Omniglot
+    training images, google-research/disarm/binary/dataset.py)."""
+    if how == "first":
+        return x[size:], x[:size]
+    if how == "last":
+        return x[:-size], x[-size:]
+    return held_out(x, seed, size)
 
 
 class Batches:
@@ -92,9 +105,10 @@ class InMemoryDataModule(L.LightningDataModule):
     that fits them, used unless the user picks one; a subclass may set either as a class attribute.
 
     binarize: "dynamic" draws x ~ Bernoulli(pixels) afresh each time a training batch is served;
-    "static" draws the training set once with `seed`; "none" keeps gray values.
-    Validation and test sets are binarised once with `seed` (unless "none"), so every run and
-    every epoch is scored on the same data.
+    "static" draws the training set once with `seed`; "threshold" sets x = 1[pixel > 1/2] in every split (the
+    ARM and Gumbel-softmax codes' binarisation); "none" keeps gray values.
+    Validation and test sets are binarised once with `seed` (by a draw, or the threshold; unless "none"), so every
+    run and every epoch is scored on the same data.
     """
 
     event_shape: tuple[int, ...] = ()
@@ -121,16 +135,29 @@ class InMemoryDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     def setup(self, stage=None):
-        if self.splits is not None:
-            return
-        train, val, test = self.load()
+        """Load and binarise the splits once, onto the training device (a data module set up before it had a
+        trainer, for pixel_means, moves its splits there)."""
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        if self.splits is None:
+            self.splits = dict(zip(("train", "val", "test"), self.binarized(*self.load())))
+        self.splits = {split: x.to(device) for split, x in self.splits.items()}
+
+    def binarized(self, train, val, test):
         generator = torch.Generator().manual_seed(self.seed)
-        if self.binarize != "none":  # torch.bernoulli takes a generator: fixed evaluation data whatever the run's seed
+        if self.binarize == "threshold":
+            train, val, test = (s.gt(0.5).to(s.dtype) for s in (train, val, test))
+        elif self.binarize != "none":  # torch.bernoulli takes a generator: fixed evaluation data whatever the run's seed
             val, test = (torch.bernoulli(s, generator=generator) for s in (val, test))
         if self.binarize == "static":
             train = torch.bernoulli(train, generator=generator)
-        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-        self.splits = {"train": train.to(device), "val": val.to(device), "test": test.to(device)}
+        return train, val, test
+
+    def pixel_means(self) -> torch.Tensor:
+        """E[x] per pixel over the training set as the model sees it (for "dynamic", the gray values, which are
+        the binarised pixels' expectations), shape event_shape: what the DisARM code centres the encoder's input by
+        and sets the decoder's output bias from."""
+        self.setup()
+        return self.splits["train"].mean(0)
 
     def on_after_batch_transfer(self, batch, dataloader_idx):
         if self.binarize == "dynamic" and self.trainer is not None and self.trainer.training:

@@ -5,13 +5,15 @@ from pathlib import Path
 import torchvision.datasets as tvd
 from torchvision.datasets.utils import download_url
 
-from vaelab.data.base import InMemoryDataModule, check_held_out, held_out
+from vaelab.data.base import VAL_SPLITS, InMemoryDataModule, check_held_out, split_off
 from vaelab.data.files import absent, verify
 from vaelab.data.idx import read_idx
+from vaelab.errors import require
 
 
 class MNIST(InMemoryDataModule):
-    """28x28 digits, 60k train (split into train/validation by `val_size`) and 10k test.
+    """28x28 digits, 60k train (split into train/validation by `val_size`, `val_split` says which: a seeded random
+    draw, or the last images in file order) and 10k test.
 
     Files: ROOT/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz, checked against
     torchvision's md5s; downloaded there from torchvision's mirrors when absent and `download`.
@@ -21,10 +23,11 @@ class MNIST(InMemoryDataModule):
     source = tvd.MNIST
 
     def __init__(self, root: str | Path | None = None, batch_size: int = 128, binarize: str = "dynamic",
-                 val_size: int = 5000, download: bool = True, seed: int = 0):
+                 val_size: int = 5000, download: bool = True, seed: int = 0, val_split: str = "random"):
         super().__init__(root, batch_size, binarize, seed)
         check_held_out(60000, "training images", val_size=val_size)
-        self.val_size, self.download = val_size, download
+        require(val_split in VAL_SPLITS, "val_split", val_split, f"one of {', '.join(VAL_SPLITS)}")
+        self.val_size, self.download, self.val_split = val_size, download, val_split
 
     @property
     def folder(self):
@@ -60,7 +63,7 @@ class MNIST(InMemoryDataModule):
         paths = self.files()
         train = read_idx(paths["train-images-idx3-ubyte.gz"]).float() / 255
         test = read_idx(paths["t10k-images-idx3-ubyte.gz"]).float() / 255
-        train, val = held_out(train, self.seed, self.val_size)
+        train, val = split_off(train, self.val_size, self.val_split, self.seed)
         return train, val, test
 
 

@@ -9,8 +9,9 @@ import torch
 import torchvision.datasets as tvd
 from torchvision import transforms
 
-from vaelab.data.base import InMemoryDataModule, check_held_out, held_out
+from vaelab.data.base import VAL_SPLITS, InMemoryDataModule, check_held_out, split_off
 from vaelab.data.files import absent, verify
+from vaelab.errors import require
 
 CHARDATA_MD5 = "21ecaf34373511aa7691cf2e0802aa3d"  # yburda/iwae's datasets/OMNIGLOT/chardata.mat
 # torchvision's 105 x 105 PNGs, black strokes on white -> 28 x 28 stroke intensities in [0, 1]
@@ -27,15 +28,17 @@ class Omniglot(InMemoryDataModule):
     test images, md5-checked. Otherwise, with `download` (or torchvision's zips already under
     ROOT/omniglot-py), torchvision's Omniglot resized to 28 x 28: the 19280 background images for
     training and the 13180 evaluation images for test, a different split from IWAE's.
-    `val_size` training images (default 1345, as VampPrior) are held out by `seed` for validation."""
+    `val_size` training images (default 1345, as VampPrior and the DisARM code) are held out for validation: drawn by
+    `seed` (val_split=random), or the last ones (val_split=last, as the DisARM code)."""
 
     event_shape = (28, 28)
 
     def __init__(self, root: str | Path | None = None, batch_size: int = 128, binarize: str = "dynamic",
-                 val_size: int = 1345, download: bool = False, seed: int = 0):
+                 val_size: int = 1345, download: bool = False, seed: int = 0, val_split: str = "random"):
         super().__init__(root, batch_size, binarize, seed)
         check_held_out(19280, "training images (torchvision's background set, the smaller)", val_size=val_size)
-        self.val_size, self.download = val_size, download
+        require(val_split in VAL_SPLITS, "val_split", val_split, f"one of {', '.join(VAL_SPLITS)}")
+        self.val_size, self.download, self.val_split = val_size, download, val_split
 
     @property
     def chardata(self):
@@ -65,7 +68,7 @@ class Omniglot(InMemoryDataModule):
             train, test = self.from_chardata()
         else:
             train, test = (self.from_torchvision(background) for background in (True, False))
-        train, val = held_out(train, self.seed, self.val_size)
+        train, val = split_off(train, self.val_size, self.val_split, self.seed)
         return train, val, test
 
     def from_chardata(self):
