@@ -58,16 +58,22 @@ def estimators():
 
 
 def check_estimator(name, objective, kind, S, depth=1):
-    """Refuse a loss x latent x S that cannot train, naming the estimators that can."""
-    problems = objective.problems(kind, S, depth)
-    if not problems:
+    """Refuse a loss x latent x S that cannot train, naming the estimators that can. `kind`: the latent's kind, or
+    each layer's (`Hierarchical.kinds`): an estimator trains a mix of kinds when it supports every one of them."""
+    kinds = list(dict.fromkeys([kind] if isinstance(kind, str) else kind))
+
+    def problems(o, S):
+        return list(dict.fromkeys(p for k in kinds for p in o.problems(k, S, depth)))
+
+    if not problems(objective, S):
         return
     found = estimators().items()
-    for_kind = [f"loss={n} (S>={o.min_samples})" for n, (o, _) in found if not o.problems(kind, o.min_samples, depth)]
-    at_S = [f"loss={n}" for n, (o, _) in found if not o.problems(kind, S, depth)]
-    latent = f"{kind} (L={depth})" if depth > 1 else kind
+    for_kind = [f"loss={n} (S>={o.min_samples})" for n, (o, _) in found if not problems(o, o.min_samples)]
+    at_S = [f"loss={n}" for n, (o, _) in found if not problems(o, S)]
+    latent = kinds[0] if len(kinds) == 1 else f"[{', '.join(kinds)}]"
+    latent = f"{latent} (L={depth})" if depth > 1 else latent
     raise ConfigError(
-        f"loss={name} with latent={latent}, S={S}: {'; '.join(problems)}. "
+        f"loss={name} with latent={latent}, S={S}: {'; '.join(problems(objective, S))}. "
         f"Estimators for latent={latent}: {', '.join(for_kind) or 'none'}; "
         f"of those, with S={S}: {', '.join(at_S) or 'none'}.")
 
@@ -98,7 +104,7 @@ def build(cfg, choices) -> tuple[VAEModule, L.LightningDataModule]:
         latent = instantiate(cfg.latent)
     with under("loss"):
         objective = instantiate(cfg.loss)
-    check_estimator(choices["loss"], objective, latent.kind, cfg.S, latent.depth)
+    check_estimator(choices["loss"], objective, getattr(latent, "kinds", latent.kind), cfg.S, latent.depth)
     module_args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples,
                        nll_samples=cfg.nll_samples, nll_chunk=cfg.nll_chunk,
                        optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,

@@ -146,8 +146,9 @@ def traversal_figure(vae, variables: int = 8, title: str = ""):
     """A traversal with its rows labelled by variable and its columns by the class (or bit value) it takes."""
     height, width = image_size(vae)
     grid = traversal(vae, variables)
-    values = vae.latent.K if vae.latent.kind == "discrete" else 2
-    rows = min(vae.latent.D, variables)
+    shape = vae.prior().event_shape  # [D, K] (discrete) or [D] (binary)
+    values = shape[-1] if vae.latent.kind == "discrete" else 2
+    rows = min(shape[0], variables)
     figure, ax = grid_figure(grid, rows, values, title, width=COLUMN)
     ax.set_yticks(centres(rows, height), [f"$z_{{{d + 1}}}$" for d in range(rows)], fontsize=7)
     ax.set_xticks(centres(values, width), [str(k) for k in range(values)], fontsize=7)
