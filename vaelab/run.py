@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vaelab.callbacks.collapse import CollapseCheck
 from vaelab.callbacks.log_interval import LogInterval
+from vaelab.components import check_components
 from vaelab.config_tree import print_config_tree
 from vaelab.errors import ConfigError, refusal, require
 from vaelab.likelihoods import check_fit
@@ -115,6 +116,7 @@ def build(cfg, choices) -> tuple[VAEModule, L.LightningDataModule]:
     likelihood = pick_likelihood(cfg, choices, datamodule)
     with under("net"):
         vae = VAE(latent, likelihood, datamodule.event_shape, **instantiate(cfg.net))
+    check_components(vae, objective, cfg.S)
     if cfg.get("compile", False):
         vae.compile_networks()
     return VAEModule(vae, objective, **module_args), datamodule
