@@ -1,6 +1,7 @@
 """One dry call of a run's components on a tiny batch, before any work: a user's own objective or reference
 distribution (a `_target_` node) that breaks the contract is refused in one line naming its node, instead of
-failing at the first step or, worse, training on the wrong axis.
+failing at the first step or, worse, training on the wrong axis; and the optimiser, built once over one parameter,
+is refused naming its key where torch would refuse it at the first step.
 
 The call runs on copies of the model and the objective under a forked random stream, so that nothing the run
 later does (its draws, a baseline's running average, a lazily built layer) depends on it.
@@ -15,6 +16,7 @@ from vaelab.errors import refused
 from vaelab.objectives.base import Estimate
 from vaelab.references import NAMED
 from vaelab.rng import seeded
+from vaelab.schema import constructed, plain
 
 
 def target(component) -> str:
@@ -73,3 +75,13 @@ def check_reference(reference, vae, x, S: int):
     if z.requires_grad:
         raise refused("loss.reference", target(reference), "detached draws from sample(vae, x, S): the variance "
                       "loss holds r fixed (z.requires_grad is True)")
+
+
+def check_optimizer(optimizer):
+    """Build the configured optimiser (a `_partial_` node; None: the module's Adam) once over a single parameter, so
+    that torch refuses what it cannot run (`++optimizer.lr=-1`, betas outside [0, 1)) before any work, the refusal
+    naming the key, as `lr=-1` is refused."""
+    if optimizer is None:
+        return
+    node = {k: v for k, v in plain(optimizer).items() if k != "_partial_"}
+    constructed(node, "optimizer", params=[nn.Parameter(torch.zeros(1))])

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vaelab.callbacks.collapse import CollapseCheck
 from vaelab.callbacks.log_interval import LogInterval
-from vaelab.components import check_components
+from vaelab.components import check_components, check_optimizer
 from vaelab.config_tree import print_config_tree
 from vaelab.errors import ConfigError, refusal, require
 from vaelab.likelihoods import check_fit
@@ -160,9 +160,10 @@ def prepare(cfg: DictConfig):
         cfg, choices = saved_run(run_dir, list(hydra_cfg.overrides.task))
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in config.yaml; a log line would outlive a refusal
     module, datamodule = build(cfg, choices)
-    for key in ("trainer", "callbacks", "logger"):
-        check_targets(cfg[key], key)
+    for key in ("trainer", "callbacks", "logger", "optimizer"):
+        check_targets(cfg.get(key), key)
     check_trainer(cfg.trainer)
+    check_optimizer(cfg.get("optimizer"))
     callbacks = [instantiate(c) for c in callback_configs(cfg.callbacks, cfg.trainer)]
     return cfg, choices, run_dir, module, datamodule, callbacks
 

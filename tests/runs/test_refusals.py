@@ -35,6 +35,7 @@ REFUSED = [
                  "compile, data_dir, skip_finished, nonfinite, resume, tags, dataset, likelihood, latent, loss, net, optimizer, "
                  "scheduler, trainer, logger, callbacks, paths, extras"),
     (["lr=0"], "lr=0 is not accepted: a positive learning rate"),
+    (["++optimizer.lr=-1"], "optimizer.lr=-1 is not accepted: torch.optim.Adam refuses it: Invalid learning rate: -1"),
     (["dataset.batch_size=0"], "dataset.batch_size=0 is not accepted: a positive integer"),
     (["dataset.batch_size=1.5"], "dataset.batch_size=1.5 is not accepted: an integer"),
     (["dataset.val_size=0"], "dataset.val_size=0 is not accepted: a positive integer"),

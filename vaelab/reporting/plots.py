@@ -97,7 +97,7 @@ def grid_figure(grid, rows: int, cols: int, title: str, width: float = PAGE):
     be wider than `width` inches), titled, without ticks until the caller labels them."""
     cell = min(CELL, width / cols)
     figure, ax = plt.subplots(figsize=(cell * cols + 1.2, cell * rows + 0.8), dpi=DPI)
-    ax.imshow(grid.permute(1, 2, 0).clamp(0, 1).cpu().numpy(), interpolation="nearest")
+    ax.imshow(grid.permute(1, 2, 0).clamp(0, 1).float().cpu().numpy(), interpolation="nearest")
     ax.set(xticks=[], yticks=[])
     ax.set_title(title, fontsize=9)
     return figure, ax
