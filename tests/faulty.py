@@ -1,6 +1,7 @@
 """Faults to inject through config, e.g. `loss._target_=tests.faulty.NaNAt +loss.steps=[4]`."""
 
 from vaelab.objectives import ELBO
+from vaelab.references import Draws, Reference
 
 
 class NaNAt(ELBO):
@@ -16,3 +17,23 @@ class NaNAt(ELBO):
             estimate.loss = estimate.loss * float("nan")
         self.calls += 1
         return estimate
+
+
+class BatchFirstReference(Reference):
+    """A user's reference that breaks the contract: draws of q laid out [B, S, ...] instead of [S, B, ...], so that
+    the variance loss would take its variance over the batch."""
+
+    def sample(self, vae, x, S):
+        q = vae.posterior(x)
+        return Draws(q.sample((S,)).transpose(0, 1), q)
+
+
+class NoSample(Reference):
+    """A user's reference without its `sample` method."""
+
+
+class NoElbo(ELBO):
+    """A user's objective that returns the loss alone, not an Estimate."""
+
+    def forward(self, vae, x, S):
+        return super().forward(vae, x, S).loss

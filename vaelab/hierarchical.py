@@ -72,9 +72,11 @@ class Hierarchical(nn.Module):
     `hidden` ([] : linear conditionals) and `activation` between them; the top prior p(zL) is uniform (binary,
     discrete) or N(0, I) (continuous), learned with `learn_prior` for the discrete kinds.
 
-    - `kind`: the layers' kind if all share one, else "discrete" (a mix: no relaxation or reparameterisation of
-      every layer, so only estimators that need neither apply);
-    - `depth` = L; `param_size` = the first layer's (the encoder's output); `size` = z1's (the decoder's input);
+    - `kinds`: each layer's kind; `kind`: the layers' kind if all share one, else "mixed" (an estimator trains a mix
+      when it supports every layer's kind: `vaelab.run.check_estimator`);
+    - `depth` = L; with L = 1 the latent is its one layer's (`Gaussian`, `Categorical` or `Binary`): the same
+      distributions, relaxation and support, so that everything which takes that latent takes it;
+    - `param_size` = the first layer's (the encoder's output); `size` = z1's (the decoder's input);
       `event_size` = the length of z;
     - `inference[k]`, `generative[k]`: the networks of q(z_{k+2}|z_{k+1}) and p(z_{k+1}|z_{k+2}).
     """
@@ -93,8 +95,8 @@ class Hierarchical(nn.Module):
         require(type(classes) is int and classes >= 2, "latent.classes", classes, "at least 2 classes per variable")
         require(not learn_prior or kinds[-1] != "continuous", "latent.learn_prior", learn_prior,
                 "false when the top layer is continuous (its prior is N(0, I))")
-        self.depth = len(widths)
-        self.kind = kinds[0] if len(set(kinds)) == 1 else "discrete"
+        self.depth, self.kinds = len(widths), tuple(kinds)
+        self.kind = kinds[0] if len(set(kinds)) == 1 else "mixed"
         build = {"binary": lambda D, learn: Binary(D, learn_prior=learn),
                  "discrete": lambda D, learn: Categorical(D, classes, learn_prior=learn),
                  "continuous": lambda D, learn: Gaussian(D)}
@@ -120,14 +122,23 @@ class Hierarchical(nn.Module):
         """z_source -> the distribution of layer `target` with parameters net(z_source)."""
         return lambda z: target.posterior(net(source.flatten(z)))
 
+    @property
+    def alone(self) -> nn.Module | None:
+        """The one layer of a one-layer latent, whose own methods serve; None for several layers."""
+        return self.layers[0] if self.depth == 1 else None
+
     def posterior(self, params):
         """q(z1|x) q(z2|z1) ... from q(z1|x)'s parameters [B, param_size]; batch shape [B]."""
+        if self.alone is not None:
+            return self.alone.posterior(params)
         conditionals = [self.conditional(net, low, high)
                         for net, low, high in zip(self.inference, self.layers, self.layers[1:])]
         return Chain(self.layers[0].posterior(params), conditionals, list(range(self.depth)), self)
 
     def prior(self):
         """p(zL) p(z_{L-1}|zL) ... p(z1|z2); batch shape []."""
+        if self.alone is not None:
+            return self.alone.prior()
         conditionals = [self.conditional(net, high, low)
                         for net, low, high in zip(self.generative, self.layers, self.layers[1:])][::-1]
         return Chain(self.layers[-1].prior(), conditionals, list(range(self.depth))[::-1], self)
@@ -135,6 +146,8 @@ class Hierarchical(nn.Module):
     def tempered(self, dist, temperature):
         """The chain `dist` (a posterior or prior of this latent) with every layer's conditional tempered by its
         own latent's `tempered`, drawn layer by layer as before."""
+        if self.alone is not None:
+            return self.alone.tempered(dist, temperature)
         order = dist.order
         targets = [self.layers[k] for k in order[1:]]
         conditionals = [lambda z, c=c, layer=layer: layer.tempered(c(z), temperature)
@@ -145,6 +158,8 @@ class Hierarchical(nn.Module):
         """The chain `dist` relaxed layer by layer (Maddison et al. 2017, the Concrete of each layer given the relaxed
         layer drawn before it): a chain over the layers' log-space values y, mapped to z layer by layer by each
         layer's `relaxation`. Every layer must be discrete or binary."""
+        if self.alone is not None:
+            return self.alone.relaxed(dist, temperature)
         order = dist.order
         drawn = [self.layers[k] for k in order]
         conditionals = [lambda y, c=c, source=source, target=target:
@@ -155,13 +170,19 @@ class Hierarchical(nn.Module):
 
     def hard(self, z):
         """Each layer's relaxed part rounded to its support value."""
+        if self.alone is not None:
+            return self.alone.hard(z)
         return self.join({k: layer.hard(part) for k, (layer, part) in enumerate(zip(self.layers, self.split(z)))})
 
     def flatten(self, z):
         """z1, the decoder's input."""
+        if self.alone is not None:
+            return self.alone.flatten(z)
         return z[..., : self.size]
 
     def support(self):
         """Every value of z (all layers discrete or binary), shape [prod_k N_k, event_size]."""
+        if self.alone is not None:
+            return self.alone.support()
         values = [layer.support().flatten(1) for layer in self.layers]
         return torch.stack([torch.cat(combination) for combination in itertools.product(*values)])

@@ -10,6 +10,8 @@ from vaelab.errors import ConfigError, require
 from vaelab.schema import constructed, quiet
 
 SPAWNING = ("spawn", "fork", "notebook")  # strategies whose processes Lightning starts from this one, not as scripts
+PRECISIONS = ("32-true", "64-true", "16-mixed", "bf16-mixed", "bf16-true")  # those that train end to end, figures included
+FLOAT16_WEIGHTS = ("16-true", "transformer-engine-float16")  # float16 weights: exp of the encoder's log-scale overflows
 
 
 def group_options(conf: Path, group: str) -> list[str]:
@@ -51,7 +53,13 @@ def check_trainer(trainer):
     """Build the configured Trainer once, without loggers or callbacks, so that Lightning refuses what it cannot
     run (trainer.devices=0; trainer.accelerator=gpu without a GPU) before anything is written, the refusal naming
     the key. Strategies that start their processes from this one (ddp_spawn, ddp_fork, ddp_notebook) are refused:
-    their processes hand nothing back to the run's record, so the run cannot be tested and recorded after fit."""
+    their processes hand nothing back to the run's record, so the run cannot be tested and recorded after fit.
+    Float16 weights are refused: their range ends at 65504, and the first validation fails on a scale of inf or 0
+    (16-mixed keeps float32 weights and trains)."""
+    precision = trainer.get("precision")
+    require(str(precision) not in FLOAT16_WEIGHTS, "trainer.precision", precision,
+            f"one of {', '.join(PRECISIONS)} (or 16, bf16, 32, 64), or null for 32-true; float16 weights overflow, "
+            "16-mixed keeps them in float32")
     strategy = trainer.get("strategy", "auto")
     require(not (isinstance(strategy, str) and any(s in strategy for s in SPAWNING)), "trainer.strategy", strategy,
             "auto, ddp, or another strategy that starts each process as a script (Lightning's ddp launches "

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vaelab.callbacks.collapse import CollapseCheck
 from vaelab.callbacks.log_interval import LogInterval
+from vaelab.components import check_components, check_optimizer
 from vaelab.config_tree import print_config_tree
 from vaelab.errors import ConfigError, refusal, require
 from vaelab.likelihoods import check_fit
@@ -58,16 +59,22 @@ def estimators():
 
 
 def check_estimator(name, objective, kind, S, depth=1):
-    """Refuse a loss x latent x S that cannot train, naming the estimators that can."""
-    problems = objective.problems(kind, S, depth)
-    if not problems:
+    """Refuse a loss x latent x S that cannot train, naming the estimators that can. `kind`: the latent's kind, or
+    each layer's (`Hierarchical.kinds`): an estimator trains a mix of kinds when it supports every one of them."""
+    kinds = list(dict.fromkeys([kind] if isinstance(kind, str) else kind))
+
+    def problems(o, S):
+        return list(dict.fromkeys(p for k in kinds for p in o.problems(k, S, depth)))
+
+    if not problems(objective, S):
         return
     found = estimators().items()
-    for_kind = [f"loss={n} (S>={o.min_samples})" for n, (o, _) in found if not o.problems(kind, o.min_samples, depth)]
-    at_S = [f"loss={n}" for n, (o, _) in found if not o.problems(kind, S, depth)]
-    latent = f"{kind} (L={depth})" if depth > 1 else kind
+    for_kind = [f"loss={n} (S>={o.min_samples})" for n, (o, _) in found if not problems(o, o.min_samples)]
+    at_S = [f"loss={n}" for n, (o, _) in found if not problems(o, S)]
+    latent = kinds[0] if len(kinds) == 1 else f"[{', '.join(kinds)}]"
+    latent = f"{latent} (L={depth})" if depth > 1 else latent
     raise ConfigError(
-        f"loss={name} with latent={latent}, S={S}: {'; '.join(problems)}. "
+        f"loss={name} with latent={latent}, S={S}: {'; '.join(problems(objective, S))}. "
         f"Estimators for latent={latent}: {', '.join(for_kind) or 'none'}; "
         f"of those, with S={S}: {', '.join(at_S) or 'none'}.")
 
@@ -98,7 +105,7 @@ def build(cfg, choices) -> tuple[VAEModule, L.LightningDataModule]:
         latent = instantiate(cfg.latent)
     with under("loss"):
         objective = instantiate(cfg.loss)
-    check_estimator(choices["loss"], objective, latent.kind, cfg.S, latent.depth)
+    check_estimator(choices["loss"], objective, getattr(latent, "kinds", latent.kind), cfg.S, latent.depth)
     module_args = dict(S=cfg.S, lr=cfg.lr, eval_samples=cfg.eval_samples,
                        nll_samples=cfg.nll_samples, nll_chunk=cfg.nll_chunk,
                        optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
@@ -116,6 +123,7 @@ def build(cfg, choices) -> tuple[VAEModule, L.LightningDataModule]:
         if net.get("centre") == "mean" or net.get("bias_from_data") is True:  # the data set's E[x]: a load of it
             net["pixel_means"] = datamodule.pixel_means()
         vae = VAE(latent, likelihood, datamodule.event_shape, **net)
+    check_components(vae, objective, cfg.S)
     if cfg.get("compile", False):
         vae.compile_networks()
     return VAEModule(vae, objective, **module_args), datamodule
@@ -159,9 +167,10 @@ def prepare(cfg: DictConfig):
         cfg, choices = saved_run(run_dir, list(hydra_cfg.overrides.task))
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in config.yaml; a log line would outlive a refusal
     module, datamodule = build(cfg, choices)
-    for key in ("trainer", "callbacks", "logger"):
-        check_targets(cfg[key], key)
+    for key in ("trainer", "callbacks", "logger", "optimizer"):
+        check_targets(cfg.get(key), key)
     check_trainer(cfg.trainer)
+    check_optimizer(cfg.get("optimizer"))
     callbacks = [instantiate(c) for c in callback_configs(cfg.callbacks, cfg.trainer)]
     return cfg, choices, run_dir, module, datamodule, callbacks
 

@@ -80,10 +80,10 @@ def test_continuous_layers_are_reparameterised_layer_by_layer():
     assert torch.autograd.grad(z[..., 2:].sum(), net)[0].abs().max() > 0  # z2 depends on the conditional's weights
 
 
-def test_kind_is_shared_by_every_layer_or_else_discrete():
+def test_kind_is_shared_by_every_layer_or_else_mixed():
     assert Hierarchical([2, 2], ["binary", "binary"]).kind == "binary"
     assert Hierarchical([2, 2], ["discrete", "discrete"]).kind == "discrete"
-    assert Hierarchical([2, 2], ["binary", "continuous"]).kind == "discrete"
+    assert Hierarchical([2, 2], ["binary", "continuous"]).kind == "mixed"
     assert Hierarchical([2, 2, 2], ["binary"] * 3).depth == 3
 
 

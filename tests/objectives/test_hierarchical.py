@@ -3,6 +3,7 @@ enumerating all 16 values of (z1, z2) of 2 binary units each. The encoder side i
 conditional q(z2|z1); the decoder side the decoder, the generative conditional p(z1|z2) and the learned p(z2)."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -95,11 +96,13 @@ def test_a_mix_of_categorical_and_binary_layers_trains_by_vargrad_without_bias()
     assert_matches(VarianceLoss("elbo", 0.5), vae, 3, -exact.elbo(vae, X).mean())
 
 
-@pytest.mark.parametrize("name,objective,S", [("disarm", DisARM(), 8), ("gumbel", GumbelSoftmax(analytic_kl=True), 1),
-                                              ("elbo", ELBO(analytic_kl=True), 1)])
-def test_estimators_without_a_multi_layer_form_are_refused_in_one_line(name, objective, S):
+@pytest.mark.parametrize("name,objective,S,cause", [
+    ("disarm", DisARM(), 8, "L=2 stochastic layers are not supported"),
+    ("gumbel", GumbelSoftmax(analytic_kl=True), 1, "loss.analytic_kl=true needs KL(q || p) in closed form"),
+    ("elbo", ELBO(analytic_kl=True), 1, "loss.analytic_kl=true needs KL(q || p) in closed form")])
+def test_estimators_without_a_multi_layer_form_are_refused_in_one_line(name, objective, S, cause):
     kind = "continuous" if name == "elbo" else "binary"
-    with pytest.raises(ConfigError, match="L=2 stochastic layers are not supported") as refusal:
+    with pytest.raises(ConfigError, match=re.escape(cause)) as refusal:
         check_estimator(name, objective, kind, S, depth=2)
     assert "\n" not in str(refusal.value)
     assert "loss=vargrad" in str(refusal.value)  # names the estimators that can
@@ -141,6 +144,26 @@ def test_gumbel_through_two_layers_is_biased_as_documented(vae):
         torch.manual_seed(2)
         losses.append(GumbelSoftmax(0.5, 0.5, 0.0, analytic_kl=False).double()(one_layer, X, 4).loss)
     torch.testing.assert_close(losses[0], losses[1])
+
+
+def test_the_relaxed_kl_of_two_layers_moves_with_the_temperature():
+    """Unlike one layer's (test_gumbel_relaxed.py: the same at every tau, draw by draw), the relaxed chain's
+    log q_tau(y) - log p_tau(y) moves with tau for the same noise, since each layer's conditional reads the relaxed
+    layer drawn before it, and its mean grows as tau falls (docs/estimators.md, Several stochastic layers)."""
+    vae = two_layer_vae(hidden=())
+    with torch.no_grad():  # strong conditionals: the layers' dependence, and so the effect, is clear
+        for p in [*vae.latent.inference.parameters(), *vae.latent.generative.parameters()]:
+            p.mul_(4)
+    q, prior, ratios = vae.posterior(X), vae.prior(), []
+    for tau in (1.0, 0.1):
+        tau = torch.tensor(tau, dtype=torch.float64)
+        torch.manual_seed(0)
+        y = vae.latent.relaxed(q, tau).base_dist.sample((20_000,))
+        ratios.append(vae.latent.relaxed(q, tau).base_dist.log_prob(y) - vae.latent.relaxed(prior, tau).base_dist.log_prob(y))
+    hot, cold = ratios
+    assert (cold - hot).abs().max() > 1  # nats, draw by draw
+    se = (hot.var(0) / len(hot) + cold.var(0) / len(cold)).sqrt()
+    assert ((cold.mean(0) - hot.mean(0)) / se).min() > 5
 
 
 def quadrature_bound(vae, x, S, nodes):

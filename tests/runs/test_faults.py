@@ -155,3 +155,19 @@ def test_in_a_sweep_a_failing_job_leaves_the_others_running(train):
     assert result.returncode == 0, result.stderr[-2000:]  # the failure is logged and recorded; the sweep goes on
     assert json.loads((sweep / "0" / "status.json").read_text())["status"] == "failed"
     assert json.loads((sweep / "1" / "status.json").read_text())["status"] == "done"
+
+
+@pytest.mark.parametrize("precision,step,saved,named", [
+    ("16-true", 7, "", ["trainer.precision=16-true is likely", "No checkpoint was written"]),
+    ("bf16-mixed", 0, "/run/checkpoints/last.ckpt", ["trainer.precision=bf16-mixed", "/run/checkpoints/last.ckpt holds"]),
+    ("32-true", 0, "", ["the first step failed", "the data", "No checkpoint was written"]),
+    ("32-true", 7, "/run/checkpoints/best.ckpt", ["lr=0.5 is likely too large", "/run/checkpoints/best.ckpt holds"]),
+])
+def test_non_finite_advice_names_the_likely_cause_and_only_a_checkpoint_that_exists(precision, step, saved, named):
+    from vaelab.callbacks.nonfinite import advice
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.5)
+    checkpoint = SimpleNamespace(last_model_path="", best_model_path=saved)
+    text = advice(SimpleNamespace(precision=precision, optimizers=[optimizer], checkpoint_callbacks=[checkpoint]), step)
+    assert all(n in text for n in named), text
+    assert saved or ".ckpt" not in text, text

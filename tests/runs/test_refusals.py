@@ -35,6 +35,7 @@ REFUSED = [
                  "compile, data_dir, skip_finished, nonfinite, resume, tags, dataset, likelihood, latent, loss, net, optimizer, "
                  "prior_optimizer, scheduler, trainer, logger, callbacks, paths, extras"),
     (["lr=0"], "lr=0 is not accepted: a positive learning rate"),
+    (["++optimizer.lr=-1"], "optimizer.lr=-1 is not accepted: torch.optim.Adam refuses it: Invalid learning rate: -1"),
     (["dataset.batch_size=0"], "dataset.batch_size=0 is not accepted: a positive integer"),
     (["dataset.batch_size=1.5"], "dataset.batch_size=1.5 is not accepted: an integer"),
     (["dataset.val_size=0"], "dataset.val_size=0 is not accepted: a positive integer"),
@@ -64,6 +65,9 @@ REFUSED = [
     (["trainer.strategy=ddp_spawn", "trainer.devices=2", "trainer.accelerator=cpu"],
      "trainer.strategy='ddp_spawn' is not accepted: auto, ddp, or another strategy that starts each process as a script "
      "(Lightning's ddp launches train.py once a device; ddp_spawn, ddp_fork and ddp_notebook cannot test and record the run)"),
+    (["trainer.precision=16-true"], "trainer.precision='16-true' is not accepted: one of 32-true, 64-true, 16-mixed, "
+                                    "bf16-mixed, bf16-true (or 16, bf16, 32, 64), or null for 32-true; float16 weights "
+                                    "overflow, 16-mixed keeps them in float32"),
     (["nonfinite=maybe"], "nonfinite='maybe' is not accepted: one of stop, skip"),
     (["callbacks.nonfinite.every_n_steps=0"], "callbacks.nonfinite.every_n_steps=0 is not accepted: null (every step on the CPU, "
                                                "every log_every_n_steps on an accelerator) or a positive integer"),

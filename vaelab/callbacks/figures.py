@@ -48,7 +48,7 @@ class Figures(L.Callback):
         if len(vae.event_shape) != 2:
             return  # not images (e.g. linear_gaussian's vectors): learning curves only
         yield "reconstructions", lambda: plots.reconstructions_figure(
-            vae, fixed_batch(trainer.datamodule, self.n).to(pl_module.device), title)
+            vae, fixed_batch(trainer.datamodule, self.n).to(pl_module.device, pl_module.dtype), title)
         yield "prior_samples", lambda: plots.prior_samples_figure(vae, self.n, title)
         if vae.latent.depth > 1:
             return  # a grid or traversal of z1 alone ignores p(z1|z2): samples and reconstructions only

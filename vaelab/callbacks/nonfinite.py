@@ -11,6 +11,29 @@ from vaelab.errors import require
 POLICIES = ("stop", "skip")
 
 
+HALF = ("16", "bf16")  # the prefixes of Lightning's half-precision settings: 16-mixed, 16-true, bf16-mixed, bf16-true
+
+
+def advice(trainer, step: int, optimizer=None) -> str:
+    """The likely cause of a non-finite step and what to try: half precision (its range ends at 65504 for float16),
+    the data or the model's start when the very first step fails, else too large a learning rate; then where the
+    last good state is, naming only a checkpoint that was written."""
+    precision = str(trainer.precision)
+    optimizer = optimizer or (trainer.optimizers[0] if trainer.optimizers else None)
+    lr = optimizer.param_groups[0]["lr"] if optimizer is not None else None
+    if precision.startswith(HALF):
+        cause = f"trainer.precision={precision} is likely: try trainer.precision=32-true (or bf16-mixed on a GPU)"
+    elif step == 0:
+        cause = ("the first step failed, so the data or the model's start is likely: check the data's values against "
+                 "the likelihood (NaN, out of range)")
+    else:
+        cause = f"lr={lr:g} is likely too large: lower it" if lr is not None else "a learning rate too large is likely"
+    saved = [path for callback in trainer.checkpoint_callbacks
+             for path in (callback.last_model_path, callback.best_model_path) if path]
+    kept = f"{saved[0]} holds the last good state" if saved else "no checkpoint was written before it"
+    return f"Cause: {cause}; or set nonfinite=skip to skip such steps. {kept[0].upper()}{kept[1:]}."
+
+
 class NonFiniteError(RuntimeError):
     """A training step produced a non-finite loss or gradient."""
 
@@ -78,8 +101,7 @@ class NonFinite(L.Callback):
             objective = getattr(pl_module, "objective", pl_module)
             raise NonFiniteError(
                 f"non-finite training step at step {step} (epoch {epoch}): loss={loss}, non-finite gradients: "
-                f"{', '.join(bad) or 'none'}; objective {objective!r}. Checkpoints hold the last good state. Lower lr, "
-                "or set nonfinite=skip to skip such steps.")
+                f"{', '.join(bad) or 'none'}; objective {objective!r}. {advice(pl_module.trainer, step, optimizer)}")
 
     def on_validation_start(self, trainer, pl_module):
         self.check(pl_module)

@@ -7,14 +7,21 @@ for binary), which a uniform prior makes the same as KL = 0.
 
 import math
 
+from vaelab.metrics.health import layer_latents
+
 KL_FLOOR = 0.01
 ENTROPY_SHARE = 0.99
 DOCS = "docs/estimators.md#posterior-collapse"
 
 
-def max_entropy(latent) -> float:
-    """The largest entropy of one latent variable: ln K for a K-class one, ln 2 for a bit."""
-    return math.log(latent.K if latent.kind == "discrete" else 2)
+def max_entropy(latent) -> float | None:
+    """The largest mean entropy per discrete or binary variable, ln K for a K-class one and ln 2 for a bit,
+    averaged over those variables of every layer as `health.mean_entropy` averages theirs; None if there are none."""
+    layers = [layer for layer in layer_latents(latent) if layer.kind != "continuous"]
+    if not layers:
+        return None
+    bounds = [(layer.D, math.log(layer.K if layer.kind == "discrete" else 2)) for layer in layers]
+    return sum(d * bound for d, bound in bounds) / sum(d for d, _ in bounds)
 
 
 def signs(metrics, latent, stage: str) -> str | None:
@@ -27,9 +34,9 @@ def signs(metrics, latent, stage: str) -> str | None:
     units = metrics.get(f"{stage}/active_units")
     if units is not None and float(units) == 0:
         found.append("no active units")
-    entropy = metrics.get(f"{stage}/entropy")
-    if entropy is not None and latent.kind != "continuous" and float(entropy) >= ENTROPY_SHARE * max_entropy(latent):
-        found.append(f"entropy {float(entropy):.4g} of at most {max_entropy(latent):.4g} nats per variable")
+    entropy, most = metrics.get(f"{stage}/entropy"), max_entropy(latent)
+    if entropy is not None and most is not None and float(entropy) >= ENTROPY_SHARE * most:
+        found.append(f"entropy {float(entropy):.4g} of at most {most:.4g} nats per variable")
     return ", ".join(found) or None
 
 

@@ -1,8 +1,8 @@
 """Posterior health: how much the latent code is used.
 
-KL(q || p) per datum and the reconstruction term E_q[log p(x|z)] (ELBO = recon - KL); for discrete
-latents the mean entropy H[q(z_d|x)] per variable (given the layer below, for several stochastic layers);
-for continuous latents the active units,
+KL(q || p) per datum and the reconstruction term E_q[log p(x|z)] (ELBO = recon - KL); for the discrete and
+binary variables the mean entropy H[q(z_d|x)] per variable (given the layer below, for several stochastic layers;
+a continuous layer among them has none); for continuous latents of one layer the active units,
 #{i : Cov_x(E_q[z_i|x]) > 0.01} (Burda et al. 2016).
 """
 
@@ -26,9 +26,16 @@ def posterior_health(vae, x, S: int = 1) -> dict[str, torch.Tensor]:
     q = vae.posterior(x)
     z = q.sample((S,))
     found = {"kl": kl_divergence(q, vae.prior(), z).mean(), "recon": vae.log_likelihood(x, z).mean()}
-    if vae.latent.kind != "continuous":
-        found["entropy"] = mean_entropy(q.layers(z) if vae.latent.depth > 1 else [q])
+    layers = [dist for layer, dist in zip(layer_latents(vae.latent), q.layers(z) if vae.latent.depth > 1 else [q])
+              if layer.kind != "continuous"]
+    if layers:
+        found["entropy"] = mean_entropy(layers)
     return found
+
+
+def layer_latents(latent) -> list:
+    """The single-layer latent of each stochastic layer, z1 first: the latent's `layers`, or the latent itself."""
+    return list(getattr(latent, "layers", [latent]))
 
 
 def mean_entropy(layers):

@@ -5,6 +5,14 @@ from torch.distributions import kl_divergence
 from vaelab.objectives.base import Estimate, Objective
 
 
+def analytic_kl_problems(analytic_kl, depth: int) -> list[str]:
+    """Why `loss.analytic_kl` cannot serve `depth` stochastic layers: KL(q || p) of several has no closed form."""
+    if analytic_kl and depth > 1:
+        return [f"loss.analytic_kl=true needs KL(q || p) in closed form, which L={depth} stochastic layers lack; "
+                "loss.analytic_kl=false trains them by the Monte Carlo mean of f"]
+    return []
+
+
 class ELBO(Objective):
     """grad ELBO = E_eps[grad f(mu + sigma * eps, x)]: reparameterised samples, one backward pass.
 
@@ -13,11 +21,14 @@ class ELBO(Objective):
     """
 
     latents = ("continuous",)
+    hierarchical = True
 
     def __init__(self, analytic_kl: bool = True):
         super().__init__()
         self.analytic_kl = analytic_kl
-        self.hierarchical = not analytic_kl  # KL(q || p) of several layers has no closed form
+
+    def problems(self, kind, S, depth=1):
+        return super().problems(kind, S, depth) + analytic_kl_problems(self.analytic_kl, depth)
 
     def forward(self, vae, x, S):
         q = vae.posterior(x)

@@ -5,6 +5,7 @@ from torch.distributions import kl_divergence
 
 from vaelab.errors import require
 from vaelab.objectives.base import Estimate, Objective
+from vaelab.objectives.elbo import analytic_kl_problems
 
 
 class GumbelSoftmax(Objective):
@@ -20,15 +21,18 @@ class GumbelSoftmax(Objective):
     `analytic_kl=False`: log q_tau(z) - log p_tau(z), the relaxed posterior and prior at the one temperature tau;
     with several layers (`vaelab.hierarchical`), each layer relaxed given the relaxed layer drawn before it.
     `analytic_kl=None` (default): True for one layer, False for several.
-    Both relaxed variables are the same invertible map of the perturbed logits' differences
+    For one layer, both relaxed variables are the same invertible map of the perturbed logits' differences
     d_k = (logits + g)_k - (logits + g)_K, so this KL is that of d's laws under q and p: the same at every tau
     (draw by draw, for the same g) and, by data processing (the argmax is a function of d), at least the
-    discrete KL. Its bias does not fall as tau falls. A prior temperature of its own, as Maddison et al. use,
+    discrete KL. Its bias does not fall as tau falls. For several layers it is not the same at every tau: each
+    layer's logits under q and p are functions of the relaxed layer drawn before it, which moves with tau, so the
+    ratio moves draw by draw and its mean grows as tau falls. A prior temperature of its own, as Maddison et al. use,
     would not change that: the relaxed KL then depends on the temperatures only through tau / prior_tau, and
     grows without bound when tau alone anneals.
     """
 
     latents = ("discrete", "binary")
+    hierarchical = True
     biased = True
 
     def __init__(self, tau0: float = 1.0, tau_min: float = 0.5, rate: float = 1e-4,
@@ -39,9 +43,11 @@ class GumbelSoftmax(Objective):
         require(rate >= 0, "loss.rate", rate, "a non-negative annealing rate")
         self.tau0, self.tau_min, self.rate = tau0, tau_min, rate
         self.straight_through, self.analytic_kl = straight_through, analytic_kl
-        self.hierarchical = analytic_kl is not True  # KL(q || p) of several layers has no closed form
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.register_buffer("temperature", torch.tensor(tau0))
+
+    def problems(self, kind, S, depth=1):
+        return super().problems(kind, S, depth) + analytic_kl_problems(self.analytic_kl, depth)
 
     def advance(self, estimate):
         """Count the step and set the next step's temperature (on the device: no host synchronisation)."""

@@ -22,8 +22,9 @@ class VarianceLoss(Objective):
     encoder gradient is -2 scale E_r[(f - E_r f) grad log q]; for r = q, 2 scale grad KL(q || p(z|x)).
     `decoder="variance"` (Stojanovič's Algorithm 1): phi and theta both get grad L, through f.
     `decoder="elbo"` (VarGrad, scale 1/2): phi gets grad L with log p(x, z) detached (for r = q its mean is
-    grad_phi -ELBO); theta and a learned prior get the ELBO gradient -grad E_q[log p(x, z)], which needs draws of
-    q: the reference's own when r = q, else S draws of q of their own.
+    2 scale grad_phi KL(q || p(z|x)), which is grad_phi -ELBO at scale 1/2); theta and a learned prior get the ELBO
+    gradient -grad E_q[log p(x, z)], which needs draws of q: the reference's own when r = q, else S draws of q of
+    their own.
     `decoder="iwae"`: theta and a learned prior get the importance-weighted bound's gradient over those S draws
     of q, -grad log (1/S) sum_s p(x, z_s) / q(z_s|x).
     The ELBO reported is the mean of f at the S draws of q (the reference's own, or the extra ones).

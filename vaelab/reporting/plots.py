@@ -97,7 +97,7 @@ def grid_figure(grid, rows: int, cols: int, title: str, width: float = PAGE):
     be wider than `width` inches), titled, without ticks until the caller labels them."""
     cell = min(CELL, width / cols)
     figure, ax = plt.subplots(figsize=(cell * cols + 1.2, cell * rows + 0.8), dpi=DPI)
-    ax.imshow(grid.permute(1, 2, 0).clamp(0, 1).cpu().numpy(), interpolation="nearest")
+    ax.imshow(grid.permute(1, 2, 0).clamp(0, 1).float().cpu().numpy(), interpolation="nearest")
     ax.set(xticks=[], yticks=[])
     ax.set_title(title, fontsize=9)
     return figure, ax
@@ -146,8 +146,9 @@ def traversal_figure(vae, variables: int = 8, title: str = ""):
     """A traversal with its rows labelled by variable and its columns by the class (or bit value) it takes."""
     height, width = image_size(vae)
     grid = traversal(vae, variables)
-    values = vae.latent.K if vae.latent.kind == "discrete" else 2
-    rows = min(vae.latent.D, variables)
+    shape = vae.prior().event_shape  # [D, K] (discrete) or [D] (binary)
+    values = shape[-1] if vae.latent.kind == "discrete" else 2
+    rows = min(shape[0], variables)
     figure, ax = grid_figure(grid, rows, values, title, width=COLUMN)
     ax.set_yticks(centres(rows, height), [f"$z_{{{d + 1}}}$" for d in range(rows)], fontsize=7)
     ax.set_xticks(centres(values, width), [str(k) for k in range(values)], fontsize=7)
