@@ -14,12 +14,12 @@ POLICIES = ("stop", "skip")
 HALF = ("16", "bf16")  # the prefixes of Lightning's half-precision settings: 16-mixed, 16-true, bf16-mixed, bf16-true
 
 
-def advice(trainer, step: int, optimizer=None) -> str:
+def advice(trainer, step: int) -> str:
     """The likely cause of a non-finite step and what to try: half precision (its range ends at 65504 for float16),
     the data or the model's start when the very first step fails, else too large a learning rate; then where the
     last good state is, naming only a checkpoint that was written."""
     precision = str(trainer.precision)
-    optimizer = optimizer or (trainer.optimizers[0] if trainer.optimizers else None)
+    optimizer = trainer.optimizers[0] if trainer.optimizers else None
     lr = optimizer.param_groups[0]["lr"] if optimizer is not None else None
     if precision.startswith(HALF):
         cause = f"trainer.precision={precision} is likely: try trainer.precision=32-true (or bf16-mixed on a GPU)"
@@ -101,7 +101,7 @@ class NonFinite(L.Callback):
             objective = getattr(pl_module, "objective", pl_module)
             raise NonFiniteError(
                 f"non-finite training step at step {step} (epoch {epoch}): loss={loss}, non-finite gradients: "
-                f"{', '.join(bad) or 'none'}; objective {objective!r}. {advice(pl_module.trainer, step, optimizer)}")
+                f"{', '.join(bad) or 'none'}; objective {objective!r}. {advice(pl_module.trainer, step)}")
 
     def on_validation_start(self, trainer, pl_module):
         self.check(pl_module)
