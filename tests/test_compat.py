@@ -1,0 +1,67 @@
+"""vaelab.compat against the installed Lightning: each of its assumptions about Lightning's internals is checked
+here, so that a Lightning release that changes one fails these tests (and pyproject.toml's pin says which
+releases passed)."""
+
+import lightning.pytorch as L
+import pandas as pd
+import torch
+from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader
+
+from vaelab.compat import continue_csv, csv_writer_opened, logs_this_step, set_log_interval
+
+
+class Tiny(L.LightningModule):
+    """One weight fitted to zero; records, at each training step, the step and whether compat says it logs."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+        self.said = []
+
+    def training_step(self, x, batch_idx):
+        loss = (self.w * x).pow(2).mean()
+        self.said.append((self.global_step, logs_this_step(self.trainer), self.trainer._logger_connector.should_update_logs))
+        self.log("loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class Interval(L.Callback):
+    def setup(self, trainer, pl_module, stage):
+        set_log_interval(trainer, 3)
+
+
+def fit(tmp_path, **kwargs):
+    model, logger = Tiny(), CSVLogger(tmp_path, name="", version="")
+    trainer = L.Trainer(max_steps=10, logger=logger, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, **kwargs)
+    trainer.fit(model, DataLoader(torch.ones(10, 1), batch_size=1))
+    written = pd.read_csv(tmp_path / "metrics.csv").dropna(subset=["loss"]).step.tolist()
+    return model.said, written
+
+
+def test_logs_this_step_is_lightnings_rule_and_the_steps_it_writes(tmp_path):
+    said, written = fit(tmp_path, log_every_n_steps=4)
+    assert [ours for _, ours, _ in said] == [theirs for _, _, theirs in said]
+    assert [step for step, ours, _ in said if ours] == written == [3, 7]
+
+
+def test_a_log_interval_set_after_construction_is_the_one_lightning_logs_at(tmp_path):
+    said, written = fit(tmp_path, log_every_n_steps=50, callbacks=[Interval()])
+    assert [step for step, ours, _ in said if ours] == written == [2, 5, 8]
+
+
+def test_a_csv_writer_opens_on_first_use_and_appends_under_a_header_it_is_given(tmp_path):
+    logger = CSVLogger(tmp_path, name="", version="")
+    assert not csv_writer_opened(logger)
+    writer = logger.experiment
+    assert csv_writer_opened(logger)
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,loss,step\n0,1.5,0\n")
+    continue_csv(writer, ["epoch", "loss", "step"])
+    logger.log_metrics({"epoch": 0, "loss": 0.5}, step=1)
+    logger.save()
+    assert path.read_text() == "epoch,loss,step\n0,1.5,0\n0,0.5,1\n"
