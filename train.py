@@ -31,7 +31,10 @@ def main(cfg: DictConfig):
     """
     try:
         check_run(cfg)  # the top-level keys' types: before Lightning and torch load
+        from vaelab.compat import quiet_lightning
         from vaelab.run import train
+
+        quiet_lightning()
 
         return train(cfg)
     except Exception as e:

@@ -65,3 +65,57 @@ def test_a_csv_writer_opens_on_first_use_and_appends_under_a_header_it_is_given(
     logger.log_metrics({"epoch": 0, "loss": 0.5}, step=1)
     logger.save()
     assert path.read_text() == "epoch,loss,step\n0,1.5,0\n0,0.5,1\n"
+
+
+def test_lightning_speaks_once_without_advertising_under_a_configured_root_logger(caplog):
+    import logging
+
+    from lightning.pytorch.utilities.rank_zero import rank_zero_info
+
+    from vaelab.compat import quiet_lightning
+
+    own = logging.getLogger("lightning")
+    kept = list(own.handlers)
+    try:
+        assert any(type(h) is logging.StreamHandler for h in own.handlers)   # Lightning's "INFO: ..." console
+        caplog.set_level(logging.INFO)       # a root handler, as Hydra's job logging gives
+        quiet_lightning()
+        assert not any(type(h) is logging.StreamHandler for h in own.handlers)
+        rank_zero_info("💡 Tip: try installing [litlogger](https://pypi.org/project/litlogger/)")
+        rank_zero_info("GPU available: False, used: False")
+        assert [r.getMessage() for r in caplog.records if r.name.startswith("lightning")] == [
+            "GPU available: False, used: False"]
+    finally:
+        for handler in kept:
+            own.addHandler(handler)
+
+
+def test_warnings_raised_inside_lightning_that_users_cannot_act_on_are_filtered_by_name():
+    """Each filtered warning is still raised by the installed Lightning (else its filter is dead and goes), and
+    only it is filtered: a warning from Lightning elsewhere still shows."""
+    import warnings
+
+    from lightning.pytorch.utilities._pytree import _tree_flatten
+
+    from vaelab.compat import UNACTIONABLE, quiet_lightning
+
+    def raised():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield caught
+            _tree_flatten(1.0)
+            warnings.warn_explicit('`.test(ckpt_path="best")` is called with Trainer configured with multiple '
+                                   "`ModelCheckpoint` callbacks.", UserWarning, "checkpoint_connector.py", 1,
+                                   module="lightning.pytorch.trainer.connectors.checkpoint_connector")
+            warnings.warn_explicit("The number of training batches (4) is smaller than the logging interval",
+                                   UserWarning, "fit_loop.py", 1, module="lightning.pytorch.loops.fit_loop")
+
+    for quiet in (False, True):
+        steps = raised()
+        caught = next(steps)
+        if quiet:
+            quiet_lightning()
+        next(steps, None)
+        messages = [str(w.message) for w in caught]
+        assert any("logging interval" in m for m in messages)
+        assert len(messages) == (1 if quiet else 1 + len(UNACTIONABLE)), messages
