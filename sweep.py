@@ -3,6 +3,7 @@
     python sweep.py NAME [OVERRIDES...]     run conf/sweep/NAME.yaml through `train.py -m`, then report
     python sweep.py report SWEEP_DIR        results.csv, summary.md and plots for any sweep's directory
     python sweep.py report SWEEP_DIR --markdown docs/results.md     and the results page (vaelab.reporting.page)
+    python sweep.py report SWEEP_DIR --markdown docs/results.md --readme README.md   and the README's headline table
 
 A sweep file's `grid` names latents and S; the runs are every loss config whose objective accepts each pair
 (benchmark: every estimator per latent kind; estimators: one latent; fig5: four losses and their manifolds).
@@ -26,12 +27,11 @@ from hydra.errors import OverrideParseException
 from omegaconf import OmegaConf
 
 from vaelab.errors import ConfigError, require
+from vaelab.paths import CONF, SWEEPS
 from vaelab.reporting.report import run_dirs, write_report
 from vaelab.resolvers import SWEEP_GROUP
 
 ROOT = Path(__file__).resolve().parent
-CONF = ROOT / "conf"
-SWEEPS = CONF / "sweep"
 GRID_KEYS = ("latent", "S", "loss")   # what a sweep file's `grid` spans, valid pairs only
 
 
@@ -107,7 +107,7 @@ def sweep_spec(name):
 
 def check_unnamed_keys(overrides):
     """Refuse a sweep over a key left out of run folder names: its jobs would share one folder."""
-    unnamed = OmegaConf.load(ROOT / "conf" / "train.yaml").hydra.job.config.override_dirname.exclude_keys
+    unnamed = OmegaConf.load(CONF / "train.yaml").hydra.job.config.override_dirname.exclude_keys
     try:
         parsed = OverridesParser.create().parse_overrides([o for o in overrides if "=" in o])
     except OverrideParseException:
@@ -138,32 +138,61 @@ def run(name, overrides, sweep_dir):
         print("vaelab:", " ".join(command), file=sys.stderr)
         code = max(code, subprocess.run(command, env={**os.environ, SWEEP_GROUP: group}).returncode)
     if code == 0 and spec.get("figure"):
-        print("vaelab: wrote", manifolds(sweep_dir, jobs, Path(sweep_dir) / spec.figure), file=sys.stderr)
+        from vaelab.reporting.plots import manifolds
+
+        print("vaelab: wrote", manifolds(finished_in_order(sweep_dir, jobs), Path(sweep_dir) / spec.figure),
+              file=sys.stderr)
     return code
 
 
-def manifolds(sweep_dir, jobs, path):
-    """The 2-D manifolds of the sweep's finished runs side by side, in the grid's order, one panel per run."""
-    from vaelab.evaluate import load_run, run_name
-    from vaelab.reporting.plots import manifold, save, side_by_side
+def finished_in_order(sweep_dir, jobs):
+    """The sweep's finished run folders in the grid's order of (loss, latent, S), then by seed."""
     from vaelab.reporting.report import config_keys, run_dirs
     from vaelab.status import status_of
 
     order = {job: i for i, job in enumerate(jobs)}
     keys = {d: config_keys(d) for d in run_dirs(sweep_dir) if status_of(d) == "done"}
-    done = sorted(keys, key=lambda d: (order.get((keys[d]["loss"], keys[d]["latent"], keys[d]["S"]), len(order)),
+    return sorted(keys, key=lambda d: (order.get((keys[d]["loss"], keys[d]["latent"], keys[d]["S"]), len(order)),
                                        keys[d]["seed"]))
-    panels = []
-    for letter, run in zip("abcdefghijklmnopqrstuvwxyz", done):
-        module, _, cfg = load_run(run)
-        panels.append((f"({letter}) {run_name(run, cfg)}", manifold(module.vae)))
-    return save(side_by_side(panels, dpi=150), path)
 
 
-def report(sweep_dir, markdown=None, readme=ROOT / "README.md", figures=(), panels=()):
-    """results.csv, summary.md and plots in the sweep's directory; with `markdown`, also the results page (and the
-    README's headline table between its results markers), showing `figures` (PNGs) after its own and the sweeps in
-    `panels` after its tables."""
+def writable(path) -> bool:
+    """Whether `path` can be written: the file or folder itself where it exists, else the nearest folder above it
+    (where the missing ones would be made)."""
+    given = existing = Path(path).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    return (existing == given or existing.is_dir()) and os.access(existing, os.W_OK)
+
+
+def check_report(sweep_dir, markdown, readme, figures, panels):
+    """Refuse, before anything is written, a report whose outputs cannot be written, whose extras are missing or
+    given without a page, or whose page would plot gradient diagnostics its runs never logged."""
+    from vaelab.reporting.report import read_sweep
+
+    for panel in panels:
+        require(markdown and run_dirs(panel), "--panel", str(panel),
+                "with --markdown, a sweep's folder holding run folders (with .hydra/)")
+    for figure in figures:
+        require(markdown and figure.is_file(), "--figure", str(figure), "with --markdown, a PNG file")
+    require(readme is None or markdown, "--readme", str(readme), "with --markdown, a README to rewrite")
+    require(readme is None or readme.is_file(), "--readme", str(readme), "an existing README with results markers")
+    outputs = [("report", sweep_dir), *(("--panel", p) for p in panels)]
+    if markdown:
+        outputs += [("--markdown", markdown), ("--markdown", markdown.with_suffix("")), ("--readme", readme)]
+    for key, path in outputs:
+        require(path is None or writable(path), key, str(path), "a path this user can write")
+    if markdown:
+        runs, _ = read_sweep(sweep_dir) if Path(sweep_dir).is_dir() else (None, None)
+        require(runs is None or runs.empty or "grad/encoder/variance" in runs, "--markdown", str(markdown),
+                f"a page of a sweep with gradient diagnostics; the runs under {sweep_dir} logged none "
+                "(run it with callbacks=[default,diagnostics], as conf/sweep/benchmark.yaml does)")
+
+
+def report(sweep_dir, markdown=None, readme=None, figures=(), panels=()):
+    """results.csv, summary.md and plots in the sweep's directory; with `markdown`, also the results page (and, with
+    `readme`, that README's headline table between its results markers), showing `figures` (PNGs) after its own
+    and the sweeps in `panels` after its tables."""
     runs = write_report(sweep_dir)
     counts = ", ".join(f"{n} {state}" for state, n in runs.status.value_counts().items())
     print(f"vaelab: {sweep_dir}: {counts}; wrote results.csv, summary.md, *.png",
@@ -184,8 +213,8 @@ def main(argv=None):
     parser.add_argument("args", nargs="*", help="train.py overrides; for `report`, the sweep's directory")
     parser.add_argument("--dir", type=Path, help="the sweep's directory (default sweeps/NAME)")
     parser.add_argument("--markdown", type=Path, help="report: also write this results page (e.g. docs/results.md)")
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md",
-                        help="with --markdown: the README whose headline table (between its results markers) is rewritten")
+    parser.add_argument("--readme", type=Path,
+                        help="with --markdown: also rewrite this README's headline table (between its results markers)")
     parser.add_argument("--figure", type=Path, action="append", default=[],
                         help="with --markdown: a PNG to show on the page too, e.g. sweeps/fig5/stojanovic_fig5.png")
     parser.add_argument("--panel", type=Path, action="append", default=[],
@@ -193,11 +222,7 @@ def main(argv=None):
     options = parser.parse_intermixed_args(argv)
     if options.name == "report":
         require(len(options.args) == 1, "report", " ".join(options.args), "one sweep directory")
-        for panel in options.panel:
-            require(options.markdown and run_dirs(panel), "--panel", str(panel),
-                    "with --markdown, a sweep's folder holding run folders (with .hydra/)")
-        for figure in options.figure:
-            require(options.markdown and figure.is_file(), "--figure", str(figure), "with --markdown, a PNG file")
+        check_report(Path(options.args[0]), options.markdown, options.readme, options.figure, options.panel)
         report(Path(options.args[0]), options.markdown, options.readme, options.figure, options.panel)
         return 0
     sweep_dir = options.dir or Path("sweeps") / options.name

@@ -1,74 +1,7 @@
-"""Train one VAE: `python train.py loss=variance latent=discrete` (add -m for a sweep)."""
+"""Train one VAE: `python train.py loss=variance latent=discrete` (add -m for a sweep). The command is vaelab's
+own, `python -m vaelab ARGS` (vaelab/__main__.py), run here as the main module."""
 
-import logging
-import sys
-from pathlib import Path
-
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ValueType
-from hydra.errors import OverrideParseException
-from hydra.types import RunMode
-from omegaconf import DictConfig
-
-from vaelab.errors import ConfigError, refusal
-from vaelab.preflight import check_choices, discard
-from vaelab.resolvers import register_resolvers
-from vaelab.schema import check_run
-
-CONF = Path(__file__).resolve().parent / "conf"
-log = logging.getLogger("vaelab")
-register_resolvers()
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig):
-    """One run; returns its best val/elbo (what a sweeper maximises).
-
-    A refused configuration stops a single run with exit status 2 and leaves no run folder; a sweep's job
-    records it as skipped and the sweep goes on, as it does past a failed job (status.json says which).
-    """
-    try:
-        check_run(cfg)  # the top-level keys' types: before Lightning and torch load
-        from vaelab.run import train
-
-        return train(cfg)
-    except Exception as e:
-        if refusal(e) is None:
-            raise
-        hydra_cfg = HydraConfig.get()
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            from vaelab.status import write_status
-
-            run_dir = Path(cfg.resume or hydra_cfg.runtime.output_dir)
-            write_status(run_dir, "skipped", str(refusal(e)))
-            log.warning("skipped %s: %s", run_dir, refusal(e))
-            return float("-inf")
-        discard(hydra_cfg.runtime.output_dir, hydra_cfg.output_subdir, f"{hydra_cfg.job.name}.log")
-        print(f"vaelab: {refusal(e)}", file=sys.stderr)
-        sys.exit(2)
-
-
-def command_line_choices(args):
-    """(group, option) for each config-group option named on the command line, sweeps expanded."""
-    try:
-        overrides = OverridesParser.create().parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
-    except OverrideParseException:
-        return  # Hydra reports bad syntax itself
-    for o in overrides:
-        if (CONF / o.key_or_group).is_dir() and not o.key_or_group.startswith("hydra") and not o.is_delete():
-            if o.value_type == ValueType.GLOB_CHOICE_SWEEP:
-                continue  # a glob picks existing options
-            values = o.sweep_iterator() if o.is_sweep_override() else [o.value()]
-            for value in values:  # a value is an option, or a list of them (logger=[csv,wandb])
-                yield from ((o.key_or_group, str(v)) for v in (value if isinstance(value, list) else [value])
-                            if v is not None and str(v) != "null")
-
+import runpy
 
 if __name__ == "__main__":
-    try:
-        check_choices(CONF, command_line_choices(sys.argv[1:]))
-    except ConfigError as e:
-        sys.exit(print(f"vaelab: {e}", file=sys.stderr) or 2)
-    main()
+    runpy.run_module("vaelab", run_name="__main__", alter_sys=True)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
+from vaelab.compat import continue_csv, csv_writer_opened
+
 BEST = "val/elbo_best"
 RESULTS = ("test/elbo", "test/nll", "test/collapsed")
 
@@ -47,14 +49,14 @@ class ResumableCSVLogger(CSVLogger):
 
     @property
     def experiment(self):
-        if self._experiment is not None:
-            return self._experiment
+        if csv_writer_opened(self):
+            return super().experiment
         path = Path(self.log_dir) / "metrics.csv"
         kept = path.read_text() if path.exists() else None
         experiment = super().experiment
         if kept:
             path.write_text(kept)
-            experiment.metrics_keys = next(csv.reader(io.StringIO(kept)))
+            continue_csv(experiment, next(csv.reader(io.StringIO(kept))))
         return experiment
 
 

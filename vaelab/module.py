@@ -10,6 +10,7 @@ from torch import nn
 from torch.distributions import Distribution
 from torchmetrics import MeanMetric
 
+from vaelab.compat import logs_this_step
 from vaelab.errors import require
 from vaelab.metrics.health import ActiveUnits, posterior_health
 from vaelab.metrics.likelihood import log_likelihood
@@ -84,9 +85,8 @@ class VAEModule(L.LightningModule):
         self.estimate = None
 
     def logs_this_step(self):
-        """Whether Lightning writes this step's metrics: every trainer.log_every_n_steps steps. On the other
-        steps self.log would only feed Lightning's result collection with values it never writes."""
-        return (self.global_step + 1) % self.trainer.log_every_n_steps == 0 or self.trainer.should_stop
+        """Whether Lightning writes this step's metrics (vaelab.compat: Lightning's rule, kept in one place)."""
+        return logs_this_step(self.trainer)
 
     def validation_step(self, x, batch_idx):
         self.log_mean("val/elbo", self.vae.elbo(x, self.eval_samples), prog_bar=True)

@@ -1,6 +1,8 @@
 """The benchmark's grid is every valid (estimator, latent, S) and nothing else, and the results page renders
 from a tiny sweep of real runs with its numbers read from them."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ import sweep
 from tests.conftest import ROOT
 from tests.runs.test_sweeps import python
 from vaelab.reporting import page
+from vaelab.reporting.style import styles
 from vaelab.run import estimators
 
 # The estimators issue 21 names per latent kind (reinforce is REINFORCE with leave-one-out baselines).
@@ -29,10 +32,11 @@ def pairs(runs):
 
 
 def valid(found, kinds, sizes, losses=None):
-    """Every (loss, latent, S) the objectives accept: each declares its latents and least S."""
+    """Every (loss, latent, S) the objectives accept, as each declares it (Objective.problems: its latents, depth
+    and least S; ARM and DisARM also refuse an odd S)."""
+    depth = {kind: sweep.latent_support(kind)[1] for kind in kinds}
     return {(name, kind, S) for name, (objective, _) in found.items() for kind in kinds for S in sizes
-            if (losses is None or name in losses) and kind in objective.latents and S >= objective.min_samples
-            and not (name in ("arm", "disarm") and S % 2)}
+            if (losses is None or name in losses) and not objective.problems(kind, S, depth[kind])}
 
 
 def test_benchmark_grid_is_every_valid_pair_and_the_panel(found):
@@ -44,6 +48,21 @@ def test_benchmark_grid_is_every_valid_pair_and_the_panel(found):
         assert named <= {loss for loss, k, S in expected if k == kind and S == 4}
     assert ("elbo", "discrete", 4) not in expected and ("vimco", "continuous", 4) not in expected
     assert ("iwae", "continuous", 1) in expected and ("vargrad", "continuous", 1) not in expected
+
+
+def test_a_new_loss_config_joins_the_benchmark_where_it_declares_support(found):
+    """Nothing lists the benchmark's estimators: a loss config that the objectives' registry finds (as a new
+    conf/loss/NAME.yaml would be) runs for every latent and S its objective accepts, and nowhere else."""
+    from vaelab.objectives.base import Objective
+
+    class BinaryOnly(Objective):
+        latents = ("binary",)
+        min_samples = 2
+
+    spec = sweep.sweep_spec("benchmark")
+    runs = sweep.grid(spec, {}, {**found, "new": (BinaryOnly(), 4)})
+    assert {(kind, S) for (kind, S), losses in runs.items() if "new" in losses} == {("binary", 4)}
+    assert pairs(runs) - {("new", "binary", 4)} == pairs(sweep.grid(spec, {}, found))
 
 
 def test_estimators_grid_lists_gumbel_vimco_and_elbo_where_they_apply(found):
@@ -99,7 +118,7 @@ def test_every_run_of_the_benchmark_grid_steps_and_is_measured(found):
 
 def test_every_estimator_has_its_own_marker_and_line_style():
     names = [f"loss{i}" for i in range(12)]
-    style = page.styles(names)
+    style = styles(names)
     assert len({(s["marker"], s["linestyle"]) for s in style.values()}) == len(names)
 
 
@@ -183,8 +202,6 @@ def references_panel(tmp_path_factory):
 
 
 def test_the_references_panel_holds_each_reference_and_the_measured_answer(tiny_sweep, references_panel, tmp_path):
-    from vaelab.reporting.panels import COLLAPSED
-
     markdown = tmp_path / "results.md"
     text = page.write_page(tiny_sweep / "sw", markdown, panels=[references_panel])
     results = pd.read_csv(references_panel / "results.csv")
@@ -200,7 +217,8 @@ def test_the_references_panel_holds_each_reference_and_the_measured_answer(tiny_
     kl, elbo = means.loc[("variance", "prior")]
     assert f"prior: KL {kl:.2g}, test ELBO {elbo:.2f}" in text
     baseline = means.loc[("vargrad", "posterior"), "test/kl"]
-    kept = [r for r in ("posterior", "prior") if means.loc[("variance", r), "test/kl"] >= COLLAPSED * baseline]
+    collapsed = float(re.search(r"kept KL\(q‖p\) above ([0-9.]+) of VarGrad's", text).group(1))
+    kept = [r for r in ("posterior", "prior") if means.loc[("variance", r), "test/kl"] >= collapsed * baseline]
     assert (f"{', '.join(kept)} kept KL(q‖p)" if kept else "no reference kept KL(q‖p)") in text
 
 
@@ -220,3 +238,71 @@ def test_a_missing_panel_or_figure_is_refused_before_any_report_is_written(tiny_
     with pytest.raises(ConfigError, match=f"{flag}='{tiny_sweep / given}' is not accepted: with --markdown"):
         sweep.main(["report", str(tiny_sweep / "sw"), "--markdown", str(page_path), flag, str(tiny_sweep / given)])
     assert not page_path.exists()
+
+
+def test_val_elbo_panels_are_scaled_to_the_learners_and_name_the_collapsed_off_scale():
+    """A collapsed estimator at −542 nats would squash learners between −200 and −170 into one line: the panel spans
+    the learners, and the collapsed one is named off scale with its value, in the legend and at the panel's foot."""
+    from vaelab.reporting.style import plt
+
+    steps = np.array([100.0, 200.0, 300.0])
+    means = {"a": pd.Series([-200.0, -180.0, -172.0], steps), "b": pd.Series([-205.0, -185.0, -176.0], steps),
+             "c": pd.Series([-210.0, -190.0, -181.0], steps), "variance": pd.Series([-545.0, -543.0, -542.4], steps)}
+    fig, ax = plt.subplots()
+    assert page.draw_curves(ax, means, styles(means), scaled=True) == ["variance"]
+    low, high = ax.get_ylim()
+    assert -215 < low < -210 and -172 < high < -170
+    labels = ax.get_legend_handles_labels()[1]
+    assert "variance (off scale: -542.4)" in labels and {"a", "b", "c"} <= set(labels)
+    assert [t.get_text() for t in ax.texts] == ["variance -542.4 ↓"]
+    plt.close(fig)
+    # learners alone, or a log axis, keep matplotlib's own limits and every plain name
+    assert page.off_scale(pd.Series({"a": -172.0, "b": -176.0, "c": -181.0, "d": -190.0})) == []
+    fig, ax = plt.subplots()
+    assert page.draw_curves(ax, means, styles(means), scaled=False) == [] and not ax.texts
+    assert ax.get_ylim()[0] < -542
+    plt.close(fig)
+
+
+def a_copy_without(sweep, where, column):
+    """A copy of a sweep's run folders (no report in it) whose logged metrics lack `column`."""
+    import shutil
+
+    copy = shutil.copytree(sweep, where, ignore=shutil.ignore_patterns("results.csv", "summary.md", "*.png"))
+    for path in copy.rglob("csv/metrics.csv"):
+        pd.read_csv(path).drop(columns=[column]).to_csv(path, index=False)
+    return copy
+
+
+def test_the_readme_is_rewritten_only_when_asked(tiny_sweep, tmp_path):
+    readme = ROOT / "README.md"
+    before = readme.read_bytes()
+    sweep.main(["report", str(tiny_sweep / "sw"), "--markdown", str(tmp_path / "results.md")])
+    assert readme.read_bytes() == before and "--readme" not in (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.parametrize("case", ["no diagnostics", "page under a file", "readme without a page", "read-only sweep"])
+def test_a_report_that_cannot_be_made_is_refused_in_one_line_before_any_file_is_written(tiny_sweep, tmp_path, case):
+    import os
+
+    from vaelab.errors import ConfigError
+
+    sw = a_copy_without(tiny_sweep / "sw", tmp_path / "sw", "grad/encoder/variance" if case == "no diagnostics"
+                        else "time/elapsed")
+    (tmp_path / "file").write_text("")
+    markdown = tmp_path / ("file" if case == "page under a file" else "docs") / "results.md"
+    args, expected = {
+        "no diagnostics": ([], f"--markdown='{markdown}' is not accepted: a page of a sweep with gradient diagnostics"),
+        "page under a file": ([], f"--markdown='{markdown}' is not accepted: a path this user can write"),
+        "readme without a page": (["--readme", str(tmp_path / "file")], "--readme="),
+        "read-only sweep": ([], f"report='{sw}' is not accepted: a path this user can write"),
+    }[case]
+    if case == "read-only sweep":
+        if os.geteuid() == 0:
+            pytest.skip("root writes to read-only folders")
+        sw.chmod(0o555)
+    command = ["report", str(sw), *args] + ([] if case == "readme without a page" else ["--markdown", str(markdown)])
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        sweep.main(command)
+    sw.chmod(0o755)
+    assert not (sw / "results.csv").exists() and not markdown.exists() and not markdown.with_suffix("").exists()

@@ -2,6 +2,8 @@
 
 import lightning.pytorch as L
 
+from vaelab.compat import set_log_interval
+
 
 def batches_per_epoch(batches: int, limit) -> int:
     """Training batches an epoch runs: all of `batches`, `limit` of them (an int), or that fraction (a float)."""
@@ -22,4 +24,4 @@ class LogInterval(L.Callback):
         if self.every_n_steps is not None or stage != "fit":
             return
         batches = batches_per_epoch(len(trainer.datamodule.train_dataloader()), trainer.limit_train_batches)
-        trainer.log_every_n_steps = max(1, min(self.most, batches))
+        set_log_interval(trainer, max(1, min(self.most, batches)))

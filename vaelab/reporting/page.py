@@ -8,30 +8,24 @@ discussion are templates whose numbers, winners and verdicts the data fill in.
 """
 
 import os
-from itertools import cycle
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 from PIL import Image
 
+from vaelab.paths import SWEEPS
 from vaelab.reporting.panels import panel
-from vaelab.reporting.provenance import provenance, unfinished
-from vaelab.reporting.report import ESTIMATOR, metrics, plt, read_sweep
+from vaelab.reporting.provenance import provenance, sweep_name, unfinished
+from vaelab.reporting.report import ESTIMATOR, metrics, read_sweep
+from vaelab.reporting.style import PAGE_DPI as DPI
+from vaelab.reporting.style import panels, plt, styles
 from vaelab.reporting.tables import LATENTS, latent_table, main_S
+from vaelab.reporting.templates import sweep_text
 
-DPI = 150
-MARKERS, LINES = "osD^vP*Xph", ("-", "--", "-.", ":")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-FIGURE_TITLES = {"stojanovic_fig5": "Figure 5 of the variance-loss paper: the 2-D manifolds learned by (a) elbo, "
-                                    "(b) reinforce, (c) variance and (d) vargrad (`python sweep.py fig5`)"}
-
-
-def styles(names):
-    """A colour, marker and line style per estimator, fixed by its sorted name, so every plot agrees."""
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    return {name: dict(color=c, marker=m, linestyle=ls, markevery=0.1)
-            for name, c, m, ls in zip(sorted(names), cycle(colours), cycle(MARKERS), cycle(LINES))}
+OFF_SCALE = 5   # median absolute deviations below the median: a curve drawn off scale
 
 
 def averaged(curves, runs, x, y):
@@ -49,14 +43,24 @@ def averaged(curves, runs, x, y):
 
 def legend(ax):
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small")
+        ax.legend()
 
 
 def figure(title_of, kinds):
-    fig, axes = plt.subplots(1, len(kinds), figsize=(5 * len(kinds), 3.8), squeeze=False, dpi=DPI)
-    for ax, kind in zip(axes[0], kinds):
+    fig, axes = panels(len(kinds))
+    for ax, kind in zip(axes, kinds):
         ax.set_title(title_of(kind))
-    return fig, dict(zip(kinds, axes[0]))
+    return fig, dict(zip(kinds, axes))
+
+
+def figure_title(png):
+    """A figure's caption on the page: the `caption` of the sweep whose grid draws it (conf/sweep/*.yaml's
+    grid.figure), or its file name."""
+    for path in sorted(SWEEPS.glob("*.yaml")):
+        grid = OmegaConf.load(path).get("grid") or {}
+        if grid.get("figure") == Path(png).name and grid.get("caption"):
+            return grid.caption
+    return Path(png).stem
 
 
 def save(fig, path):
@@ -76,16 +80,48 @@ def small_png(source, path):
     return Path(path)
 
 
+def off_scale(finals):
+    """The curves whose last value lies so far below the others' that they would squash them (a collapsed run at
+    −542 nats beside learners at −170): more than OFF_SCALE median absolute deviations of the last values, and a
+    tenth of their median's size, under their median. A name's series of last values in, the names out."""
+    finals = finals.dropna()
+    if len(finals) < 3:
+        return []
+    centre = finals.median()
+    spread = max(OFF_SCALE * (finals - centre).abs().median(), 0.1 * abs(centre))
+    return sorted(finals.index[finals < centre - spread])
+
+
+def draw_curves(ax, means, style, scaled):
+    """A line per estimator of `means` ({name: series against x}); with `scaled`, the y axis spans only the curves
+    that are not off scale, and each off-scale one is named with its last value in the legend and marked by an
+    arrow and its value at the panel's foot, where it runs out."""
+    away = off_scale(pd.Series({name: mean.iloc[-1] for name, mean in means.items()})) if scaled else []
+    for name, mean in means.items():
+        label = f"{name} (off scale: {mean.iloc[-1]:.1f})" if name in away else name
+        ax.plot(mean.index, mean.values, label=label, **style[name])
+    if away:
+        shown = pd.concat([mean for name, mean in means.items() if name not in away])
+        low, high = shown.min(), shown.max()
+        margin = 0.05 * (high - low) or 1.0
+        ax.set_ylim(low - margin, high + margin)
+        foot = ax.get_xaxis_transform()    # x in data, y in axes fraction
+        for name in away:
+            mean = means[name]
+            ax.annotate(f"{name} {mean.iloc[-1]:.1f} ↓", xy=(mean.index[-1], 0), xycoords=foot, xytext=(0, 8),
+                        textcoords="offset points", ha="right", va="bottom", color=style[name]["color"])
+    return away
+
+
 def plot_curves(done, curves, kinds, S, x, y, xlabel, ylabel, path, logy=False):
-    """y against x per latent kind (a panel each) at S: a line per estimator, the mean over its seeds."""
+    """y against x per latent kind (a panel each) at S: a line per estimator, the mean over its seeds; on a linear
+    axis, scaled to the estimators that learn (draw_curves)."""
     style = styles(done[ESTIMATOR].unique())
     fig, axes = figure(lambda k: f"{k} latent, S={S}", kinds)
     for kind, ax in axes.items():
         rows = done[(done.latent == kind) & (done.S == S)]
-        for loss, group in rows.groupby(ESTIMATOR):
-            mean = averaged(curves, group.run, x, y)
-            if len(mean):
-                ax.plot(mean.index, mean.values, label=loss, **style[loss])
+        means = {loss: averaged(curves, group.run, x, y) for loss, group in rows.groupby(ESTIMATOR)}
+        draw_curves(ax, {loss: mean for loss, mean in means.items() if len(mean)}, style, scaled=not logy)
         ax.set(xlabel=xlabel, ylabel=ylabel, yscale="log" if logy else "linear")
         legend(ax)
     return save(fig, path)
@@ -160,57 +196,14 @@ def winners(done, curves, kind, S):
     return lines
 
 
-def mean_of(rows, loss, metric):
-    values = rows.loc[rows[ESTIMATOR] == loss, metric] if metric in rows else pd.Series(dtype=float)
-    return values.mean() if values.notna().any() else np.nan
-
-
-def collapse(done, kind, S):
-    """The variance loss against VarGrad on one latent kind: KL(q‖p), test ELBO and the verdict they give."""
-    rows = done[(done.latent == kind) & (done.S == S)]
-    kl_var, kl_vg = mean_of(rows, "variance", "test/kl"), mean_of(rows, "vargrad", "test/kl")
-    if np.isnan(kl_var) or np.isnan(kl_vg):
-        return None
-    elbo_var, elbo_vg = mean_of(rows, "variance", "test/elbo"), mean_of(rows, "vargrad", "test/elbo")
-    verdict = "its posterior has collapsed onto the prior" if kl_var < 0.1 * kl_vg else \
-        "its posterior has not collapsed within this budget"
-    return (f"{kind}: KL(q‖p) = {kl_var:.2f} nats under the variance loss against {kl_vg:.2f} under VarGrad, "
-            f"test ELBO {elbo_var:.2f} against {elbo_vg:.2f}: {verdict}")
-
-
-def vargrad_vs_reinforce(done, kind, S):
-    rows = done[(done.latent == kind) & (done.S == S)]
-    metric = "grad/encoder/variance"
-    v_vg, v_rl = mean_of(rows, "vargrad", metric), mean_of(rows, "reinforce", metric)
-    e_vg, e_rl = mean_of(rows, "vargrad", "test/elbo"), mean_of(rows, "reinforce", "test/elbo")
-    if np.isnan(v_vg) or np.isnan(v_rl):
-        return None
-    return (f"{kind}: encoder gradient variance {v_vg:.3g} (VarGrad) against {v_rl:.3g} (REINFORCE-LOO), a ratio of "
-            f"{v_vg / v_rl:.2f}; test ELBO {e_vg:.2f} against {e_rl:.2f}")
-
-
-def discussion(done, curves, kinds, S):
+def discussion(done, curves, kinds, S, study):
+    """The winners at S per latent kind, then the study's own findings (its template's lines, `study`)."""
     lines = ["## What the numbers say", "", f"### Which estimator wins (S={S})", ""]
     for kind in kinds:
         found = winners(done, curves, kind, S)
         if found:
             lines.append(f"- **{kind}**: " + "; ".join(found) + ".")
-    found = [c for c in (collapse(done, kind, S) for kind in kinds) if c]
-    if found:
-        lines += ["", "### The variance loss", "",
-                  "Trained through Var f alone, with f = log p(x|z) + log p(z) − log q(z|x), the decoder is pulled to "
-                  "any point where f is constant in z. A decoder that ignores z with q(z|x) = p(z) is one "
-                  "(f = log p(x) for every z, so Var f = 0) whatever p(x) is, so the loss does not tell it from a "
-                  "good model; VarGrad trains the decoder by the ELBO instead.", ""]
-        lines += [f"- {c}." for c in found]
-    found = [c for c in (vargrad_vs_reinforce(done, kind, S) for kind in kinds) if c]
-    if found:
-        lines += ["", "### VarGrad and REINFORCE-LOO", "",
-                  "With S draws, ∇ ½ Var f = (1/(S−1)) Σ_s (f_s − f̄) ∇ log q(z_s|x) and the leave-one-out "
-                  "REINFORCE gradient (1/S) Σ_s (f_s − f̄₋ₛ) ∇ log q(z_s|x) are the same vector, since "
-                  "f_s − f̄₋ₛ = S/(S−1) (f_s − f̄); measured on the same fixed batch:", ""]
-        lines += [f"- {c}." for c in found]
-    return lines
+    return lines + (["", *study] if study else [])
 
 
 def headline(done, kinds, S):
@@ -266,14 +259,16 @@ def write_page(sweep_dir, markdown, readme=None, figures_made=(), panels=()):
             figures / "grad_variance_vs_step.png", logy=True),
     }
     for source in map(Path, figures_made):
-        plots[FIGURE_TITLES.get(source.stem, source.stem)] = small_png(source, figures / source.name)
+        plots[figure_title(source)] = small_png(source, figures / source.name)
     command = " ".join(["python sweep.py report", str(sweep_dir), "--markdown", str(markdown),
+                        *([f"--readme {readme}"] if readme is not None else []),
                         *(f"--figure {f}" for f in figures_made), *(f"--panel {d}" for d in panels)])
     lines = ["# Results: which estimator for which latent", "", f"Generated by `{command}` from the runs of", "",
              *provenance(sweep_dir, runs, done)]
     for kind in kinds:
         lines += [f"## {kind.capitalize()} latent, S={S}", "", latent_table(done, kind, S).to_markdown(index=False), ""]
-    lines += discussion(done, curves, kinds, S) + [""] + [line for d in panels for line in panel(d)] + ["## Plots", ""]
+    _, study = sweep_text(sweep_name(sweep_dir, done), sweep_dir, done, latents=kinds, S=S)
+    lines += discussion(done, curves, kinds, S, study) + [""] + [line for d in panels for line in panel(d)] + ["## Plots", ""]
     for title, path in plots.items():
         lines += [f"### {title}", "", f"![{title}]({os.path.relpath(path, markdown.parent)})", ""]
     lines += unfinished(runs, "## Runs that did not finish")

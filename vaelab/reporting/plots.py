@@ -2,39 +2,25 @@
 reconstructions, prior samples, a discrete-latent traversal and learning curves.
 
 Image grids are decoded means E[x|z] laid out by torchvision's make_grid (2-pixel padding); the `*_figure`
-functions draw them labelled and titled, each image CELL inches wide (a 28-pixel digit at about 3x), saved at
-DPI with a PDF alongside. Comparison curves differ in marker and line style as well as colour.
+functions draw them labelled and titled, each image CELL inches wide, saved at DPI with a PDF alongside (sizes,
+dpi and fonts: vaelab.reporting.style).
 `python -m vaelab.reporting.plots RUN_DIR [RUN_DIR ...] --out FILE` sets several runs' manifolds side by side,
-PAGE inches wide (both columns of a two-column paper).
+PAGE inches wide (both columns of a two-column paper); `python sweep.py fig5` draws its runs' through it.
 """
 
 import argparse
-import itertools
 from pathlib import Path
+from string import ascii_lowercase
 
-import matplotlib
+import pandas as pd
 import torch
 from torch.distributions import Normal
 from torchvision.utils import make_grid, save_image
 
 from vaelab.errors import require
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from vaelab.reporting.style import CELL, COLUMN, DPI, PAGE, plt, styles
 
 PAD = 2
-DPI = 200
-CELL = 0.45    # inches per image in a grid
-COLUMN = 3.4   # inches: one column of a two-column paper
-PAGE = 7.0     # inches: both columns
-STYLES = [dict(marker=m, linestyle=s) for m, s in zip("osD^vP", ["-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1))])]
-
-
-def styles():
-    """Marker and line style for each curve in turn (colour comes from matplotlib's cycle), so that curves that
-    overlap, or print in grey, stay apart; a curve of one point still shows its marker."""
-    return itertools.cycle(STYLES)
 
 
 @torch.no_grad()
@@ -99,7 +85,7 @@ def grid_figure(grid, rows: int, cols: int, title: str, width: float = PAGE):
     figure, ax = plt.subplots(figsize=(cell * cols + 1.2, cell * rows + 0.8), dpi=DPI)
     ax.imshow(grid.permute(1, 2, 0).clamp(0, 1).float().cpu().numpy(), interpolation="nearest")
     ax.set(xticks=[], yticks=[])
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title)
     return figure, ax
 
 
@@ -111,15 +97,15 @@ def reconstructions_figure(vae, x, title: str = ""):
     """Reconstructions with their rows labelled input and reconstruction."""
     height, _ = image_size(vae)
     figure, ax = grid_figure(reconstructions(vae, x), 2, len(x), title)
-    ax.set_yticks(centres(2, height), ["input", "reconstruction"], fontsize=8)
-    ax.set_xlabel("validation images, z ~ q(z|x)", fontsize=8)
+    ax.set_yticks(centres(2, height), ["input", "reconstruction"])
+    ax.set_xlabel("validation images, z ~ q(z|x)")
     figure.tight_layout()
     return figure
 
 
 def prior_samples_figure(vae, n: int = 8, title: str = ""):
     figure, ax = grid_figure(prior_samples(vae, n), n, n, title, width=COLUMN)
-    ax.set_xlabel("E[x|z], z ~ p(z)", fontsize=8)
+    ax.set_xlabel("E[x|z], z ~ p(z)")
     figure.tight_layout()
     return figure
 
@@ -128,10 +114,10 @@ def label_quantiles(ax, n: int, height: int, width: int, ticks: int = 5):
     """The manifold's axes: z1 = Phi^-1(u) left to right, z2 bottom to top, at about `ticks` of its n grid values."""
     q, ends = quantiles(n).tolist(), [int(i * (n - 1) / (ticks - 1)) for i in range(ticks // 2)]
     shown = sorted({*ends, *(n - 1 - i for i in ends), *([(n - 1) // 2] if n % 2 else [])})  # symmetric about 0
-    ax.set_xticks([centres(n, width)[i] for i in shown], [f"{q[i]:.1f}" for i in shown], fontsize=7)
-    ax.set_yticks([centres(n, height)[i] for i in shown], [f"{q[::-1][i]:.1f}" for i in shown], fontsize=7)
-    ax.set_xlabel(r"$z_1 = \Phi^{-1}(u)$", fontsize=8)
-    ax.set_ylabel(r"$z_2 = \Phi^{-1}(u)$", fontsize=8)
+    ax.set_xticks([centres(n, width)[i] for i in shown], [f"{q[i]:.1f}" for i in shown])
+    ax.set_yticks([centres(n, height)[i] for i in shown], [f"{q[::-1][i]:.1f}" for i in shown])
+    ax.set_xlabel(r"$z_1 = \Phi^{-1}(u)$")
+    ax.set_ylabel(r"$z_2 = \Phi^{-1}(u)$")
 
 
 def manifold_figure(vae, n: int = 20, title: str = "", width: float = PAGE):
@@ -150,10 +136,10 @@ def traversal_figure(vae, variables: int = 8, title: str = ""):
     values = shape[-1] if vae.latent.kind == "discrete" else 2
     rows = min(shape[0], variables)
     figure, ax = grid_figure(grid, rows, values, title, width=COLUMN)
-    ax.set_yticks(centres(rows, height), [f"$z_{{{d + 1}}}$" for d in range(rows)], fontsize=7)
-    ax.set_xticks(centres(values, width), [str(k) for k in range(values)], fontsize=7)
-    ax.set_xlabel("class" if vae.latent.kind == "discrete" else "bit value", fontsize=8)
-    ax.set_ylabel("variable (the others fixed at a prior draw)", fontsize=8)
+    ax.set_yticks(centres(rows, height), [f"$z_{{{d + 1}}}$" for d in range(rows)])
+    ax.set_xticks(centres(values, width), [str(k) for k in range(values)])
+    ax.set_xlabel("class" if vae.latent.kind == "discrete" else "bit value")
+    ax.set_ylabel("variable (the others fixed at a prior draw)")
     figure.tight_layout()
     return figure
 
@@ -163,14 +149,13 @@ def learning_curves(metrics, keys=("train/elbo", "val/elbo"), title: str = "", s
     size*dpi pixels, one styled curve per key."""
     frame = metrics if isinstance(metrics, pd.DataFrame) else pd.read_csv(metrics)
     figure, ax = plt.subplots(figsize=size, dpi=dpi)
-    for key, style in zip([k for k in keys if k in frame], styles()):
+    for key, style in styles([k for k in keys if k in frame]).items():
         points = frame[["step", key]].dropna()
-        ax.plot(points["step"], points[key], label=key, markersize=4, **style)
-    ax.set_xlabel("training step", fontsize=8)
-    ax.set_ylabel("ELBO (nats)", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+        ax.plot(points["step"], points[key], label=key, markersize=4, **{**style, "markevery": None})
+    ax.set_xlabel("training step")
+    ax.set_ylabel("ELBO (nats)")
+    ax.set_title(title)
+    ax.legend()
     figure.tight_layout()
     return figure
 
@@ -181,7 +166,7 @@ def side_by_side(images, panel: float = PAGE / 3, dpi=DPI, n: int | None = None,
     figure, axes = plt.subplots(1, len(images), figsize=(panel * len(images), panel + 0.4), dpi=dpi, squeeze=False)
     for ax, (name, image) in zip(axes[0], images):
         ax.imshow(image.permute(1, 2, 0).clamp(0, 1).cpu().numpy(), interpolation="nearest")
-        ax.set_title(name, fontsize=8)
+        ax.set_title(name)
         ax.set(xticks=[], yticks=[])
         if n is not None:
             label_quantiles(ax, n, *event_size, ticks=3)
@@ -202,20 +187,26 @@ def save(image_or_figure, path: Path) -> Path:
     return path
 
 
-def main(argv=None):
+def manifolds(runs, path: Path, n: int = 20) -> Path:
+    """The 2-D manifolds of `runs` (run directories or checkpoints) side by side in their order, lettered (a), (b),
+    ... and named by their run, PAGE inches wide in all, written to `path` (a PDF beside it)."""
     from vaelab.evaluate import load_run, run_name
 
+    images, shape = [], None
+    for letter, run in zip(ascii_lowercase, runs):
+        module, _, cfg = load_run(run)
+        images.append((f"({letter}) {run_name(run, cfg)}", manifold(module.vae, n)))
+        shape = image_size(module.vae)
+    return save(side_by_side(images, panel=PAGE / max(len(images), 2), n=n, event_size=shape), Path(path))
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m vaelab.reporting.plots", description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run directories (or checkpoints) with a 2-D continuous latent")
     parser.add_argument("--out", default="manifolds.png", help="PNG to write (a PDF is written beside it)")
     parser.add_argument("-n", type=int, default=20, help="grid side of each manifold")
     args = parser.parse_args(argv)
-    images, shape = [], None
-    for run in args.runs:
-        module, _, cfg = load_run(run)
-        images.append((run_name(run, cfg), manifold(module.vae, args.n)))
-        shape = image_size(module.vae)
-    print(save(side_by_side(images, panel=PAGE / max(len(images), 2), n=args.n, event_size=shape), Path(args.out)))
+    print(manifolds(args.runs, Path(args.out), args.n))
 
 
 if __name__ == "__main__":

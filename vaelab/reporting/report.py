@@ -4,17 +4,14 @@ results.csv (a row per run), summary.md (mean +/- std over seeds) and plots (cur
 import itertools
 from pathlib import Path
 
-import matplotlib
 import pandas as pd
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from vaelab.errors import ConfigError
-from vaelab.reporting.plots import DPI, styles
+from vaelab.reporting.style import DPI, plt, styles
+from vaelab.reporting.style import panels as row_of_panels
 from vaelab.status import read_status, status_of
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
 SEED, ESTIMATOR = "seed", "loss"
 SECONDS_PER_EPOCH = "seconds_per_epoch"
@@ -177,11 +174,12 @@ def plot_curves(runs, curves, x, xlabel, path):
     split = panels(runs)
     if x not in curves or not split:
         return
-    fig, axes = plt.subplots(1, len(split), figsize=(5 * len(split), 4), squeeze=False)
-    for ax, (title, group) in zip(axes[0], split):
-        for (loss, members), style in zip(group.groupby(ESTIMATOR), styles()):
+    fig, axes = row_of_panels(len(split), DPI)
+    style = styles(runs[ESTIMATOR].unique())
+    for ax, (title, group) in zip(axes, split):
+        for loss, members in group.groupby(ESTIMATOR):
             per_step = curves[curves.run.isin(members.run)].groupby("step")
-            band(ax, per_step[x].mean(), per_step["val/elbo"].mean(), per_step["val/elbo"].std(), loss, style)
+            band(ax, per_step[x].mean(), per_step["val/elbo"].mean(), per_step["val/elbo"].std(), loss, style[loss])
         ax.set(title=title, xlabel=xlabel, ylabel="val elbo (nats)")
         ax.legend()
     fig.tight_layout()
@@ -197,11 +195,13 @@ def plot_final_vs_samples(runs, path):
         return
     keys = [k for k in compared_keys(runs) if k not in (ESTIMATOR, "S")]
     split = list(done.groupby(keys, dropna=False)) if keys else [((), done)]
-    fig, axes = plt.subplots(1, len(split), figsize=(5 * len(split), 4), squeeze=False)
-    for ax, (values, group) in zip(axes[0], split):
-        for (loss, members), style in zip(group.groupby(ESTIMATOR), styles()):
+    fig, axes = row_of_panels(len(split), DPI)
+    style = styles(done[ESTIMATOR].unique())
+    for ax, (values, group) in zip(axes, split):
+        for loss, members in group.groupby(ESTIMATOR):
             by_S = members.groupby("S")[metric]
-            ax.errorbar(by_S.mean().index, by_S.mean(), yerr=by_S.std().fillna(0), capsize=3, label=loss, **style)
+            ax.errorbar(by_S.mean().index, by_S.mean(), yerr=by_S.std().fillna(0), capsize=3, label=loss,
+                        **{**style[loss], "markevery": None})
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(group.S.unique()), labels=[str(S) for S in sorted(group.S.unique())], minor=False)
         ax.minorticks_off()
