@@ -33,9 +33,12 @@ def snapshot(model, optimizer):
 def step(callback, model, optimizer, loss, global_step=7):
     callback.on_before_backward(None, None, loss)
     loss.backward()
-    callback.on_before_optimizer_step(SimpleNamespace(global_step=global_step, current_epoch=2), model, optimizer)
+    trainer = SimpleNamespace(global_step=global_step, current_epoch=2, precision="32-true", optimizers=[optimizer],
+                              checkpoint_callbacks=[])
+    callback.on_before_optimizer_step(trainer, model, optimizer)
     optimizer.step()
     optimizer.zero_grad()
+    return trainer
 
 
 @pytest.mark.parametrize("fault", ["nan loss", "inf gradient"])
@@ -93,10 +96,10 @@ def test_checked_every_n_steps_stop_names_the_first_bad_step_at_the_check():
 def test_a_checkpoint_is_refused_while_a_bad_step_is_queued():
     model, optimizer = adam_after_one_step()
     callback = NonFinite("stop", every_n_steps=50)
-    step(callback, model, optimizer, model(torch.ones(4, 3)).sum() * float("inf"), 3)
+    trainer = step(callback, model, optimizer, model(torch.ones(4, 3)).sum() * float("inf"), 3)
     with pytest.raises(NonFiniteError, match=r"at step 3 .*loss=-?inf"):
-        callback.on_save_checkpoint(None, model, {})
-    callback.on_save_checkpoint(None, model, {})  # read: nothing queued is left
+        callback.on_save_checkpoint(trainer, model, {})
+    callback.on_save_checkpoint(trainer, model, {})  # read: nothing queued is left
 
 
 def metrics(run_dir):

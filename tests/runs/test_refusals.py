@@ -14,10 +14,12 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
+from vaelab.paths import CONF
+
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
 TRAIN = Path(__file__).resolve().parents[2] / "train.py"
 NOWHERE = "/nonexistent/vaelab-data"
-ESTIMATORS = ("one of arm, disarm, elbo, gumbel, gumbel_st, iwae, iwae_dreg, reinforce, vargrad, variance, vimco; "
+ESTIMATORS = (f"one of {', '.join(sorted(path.stem for path in (CONF / 'loss').glob('*.yaml')))}; "
               "did you mean loss=variance or loss=reinforce?")
 # (overrides, the line train.py prints after "vaelab: "), run on dataset=digits unless a case names a data set,
 # with VAELAB_DATA_DIR unset

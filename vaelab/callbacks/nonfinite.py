@@ -79,9 +79,9 @@ class NonFinite(L.Callback):
         values = torch.stack([self.loss, *(p.grad.sum(dtype=torch.float32) for p in params)])  # promotes
         self.pending.append((trainer.global_step, trainer.current_epoch, params, values))
         if len(self.pending) >= self.interval(trainer):
-            self.check(pl_module)
+            self.check(trainer, pl_module)
 
-    def check(self, pl_module):
+    def check(self, trainer, pl_module):
         """Read the queued steps (one synchronisation); act on the first non-finite one."""
         if not self.pending:
             return
@@ -101,16 +101,16 @@ class NonFinite(L.Callback):
             objective = getattr(pl_module, "objective", pl_module)
             raise NonFiniteError(
                 f"non-finite training step at step {step} (epoch {epoch}): loss={loss}, non-finite gradients: "
-                f"{', '.join(bad) or 'none'}; objective {objective!r}. {advice(pl_module.trainer, step)}")
+                f"{', '.join(bad) or 'none'}; objective {objective!r}. {advice(trainer, step)}")
 
     def on_validation_start(self, trainer, pl_module):
-        self.check(pl_module)
+        self.check(trainer, pl_module)
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint):
-        self.check(pl_module)
+        self.check(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module):
-        self.check(pl_module)
+        self.check(trainer, pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if self.policy == "skip":
