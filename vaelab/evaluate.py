@@ -13,9 +13,9 @@ from pathlib import Path
 import lightning.pytorch as L
 from omegaconf import OmegaConf
 
+from vaelab.build import build
 from vaelab.checkpoint import load_checkpoint
 from vaelab.errors import ConfigError
-from vaelab.run import build
 
 
 def locate(path):

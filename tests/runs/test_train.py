@@ -17,7 +17,7 @@ BUDGET = ["trainer.max_epochs=3", "trainer.limit_train_batches=20", "trainer.lim
 
 @pytest.fixture(scope="module")
 def found():
-    from vaelab.run import estimators
+    from vaelab.build import estimators
 
     return estimators()
 
@@ -73,8 +73,8 @@ def test_invalid_pairs_fail_before_training_naming_alternatives(train, overrides
 ])
 def test_each_invalid_pair_is_refused_naming_the_estimators_that_can(found, loss, latent, S, named):
     """The check train.py runs before any work (the two cases above run it end to end), on every kind of misfit."""
+    from vaelab.build import check_estimator
     from vaelab.errors import ConfigError
-    from vaelab.run import check_estimator
 
     with pytest.raises(ConfigError) as refusal:
         check_estimator(loss, found[loss][0], latent, S)
