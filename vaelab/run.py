@@ -8,6 +8,7 @@ Hydra's compose API (`return_hydra_config=True`, then `HydraConfig.instance().se
 
 import logging
 from contextlib import nullcontext, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as L
@@ -18,15 +19,16 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from vaelab.build import build
 from vaelab.callbacks.collapse import CollapseCheck
 from vaelab.callbacks.log_interval import LogInterval
 from vaelab.config_tree import print_config_tree
-from vaelab.errors import refusal, require
+from vaelab.errors import ConfigError, refusal, require
 from vaelab.loggers import ResumableCSVLogger
 from vaelab.preflight import check_trainer
-from vaelab.resume import CHECKPOINT, saved_run, trim_metrics
+from vaelab.resume import CHECKPOINT, continue_run, saved_run, trim_metrics
 from vaelab.schema import check_targets
 from vaelab.status import RunBusy, ended, held, outcome, read_status, recorded, status_of, write_status
 
@@ -59,36 +61,59 @@ def spread_over_gpus(cfg, job_num):
         cfg.trainer.accelerator, cfg.trainer.devices = "gpu", [job_num % torch.cuda.device_count()]
 
 
-def prepare(cfg: DictConfig):
-    """(config, choices, run folder, module, data module, callbacks) of the run Hydra is running: every check
-    and every build that can refuse, before anything is written. Raises ConfigError on bad input."""
+@dataclass
+class Prepared:
+    """A run ready to fit: its config (the saved one when resuming), group choices, folder and built objects."""
+
+    cfg: DictConfig
+    choices: dict
+    run_dir: Path
+    module: L.LightningModule
+    datamodule: L.LightningDataModule
+    callbacks: list
+    resume_step: int | None = None   # the step of the checkpoint a resumed run continues from
+
+
+def prepare(cfg: DictConfig) -> Prepared:
+    """The run Hydra is running, prepared: every check and every build that can refuse, before anything is
+    written. Raises ConfigError on bad input."""
     hydra_cfg = HydraConfig.get()
     choices = dict(hydra_cfg.runtime.choices)
     run_dir = Path(cfg.resume or hydra_cfg.runtime.output_dir).absolute()
     if multirun():
         spread_over_gpus(cfg, hydra_cfg.job.num)
+    step = None
     if cfg.resume:
-        cfg, choices = saved_run(run_dir, list(hydra_cfg.overrides.task))
+        cfg, choices, step = saved_run(run_dir, list(hydra_cfg.overrides.task))
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in config.yaml; a log line would outlive a refusal
-    module, datamodule = build(cfg, choices)
+    try:
+        module, datamodule = build(cfg, choices)
+    except OmegaConfBaseException as e:   # a saved config from another version of vaelab: a missing key, say
+        if not cfg.resume:
+            raise
+        raise ConfigError(f"resume={str(run_dir)!r} is not accepted: its config.yaml does not fit this version of "
+                          f"vaelab ({type(e).__name__}: {str(e).splitlines()[0]}); the folder is left as it was") from e
     for key in ("trainer", "callbacks", "logger"):
         check_targets(cfg[key], key)
     check_trainer(cfg.trainer)
     callbacks = [instantiate(c) for c in callback_configs(cfg.callbacks, cfg.trainer)]
-    return cfg, choices, run_dir, module, datamodule, callbacks
+    return Prepared(cfg, choices, run_dir, module, datamodule, callbacks, step)
 
 
-def fit_and_test(cfg, choices, run_dir, module, datamodule, callbacks) -> float:
+def fit_and_test(run: Prepared) -> float:
     """Fit (from the run's last checkpoint when resuming), test the best checkpoint, and record the outcome in
     status.json; returns the best val/elbo, or -inf for a run that did not finish (the worst, to a maximising
     sweeper)."""
-    with recorded(run_dir, exit=not multirun()) as status:
+    cfg, choices, run_dir, module, datamodule = run.cfg, run.choices, run.run_dir, run.module, run.datamodule
+    if run.resume_step is not None:
+        continue_run(run_dir, run.resume_step)
+    with recorded(run_dir, swallow=multirun()) as status:
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
         loggers = own_record([instantiate(c) for c in cfg.logger.values()], run_dir)
         for logger in loggers:
             logger.log_hyperparams({**flat_keys(cfg, choices), "config": OmegaConf.to_container(cfg, resolve=True)})
         interval, collapse = LogInterval(cfg.trainer.log_every_n_steps), CollapseCheck()
-        trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[*callbacks, interval, collapse, status],
+        trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[*run.callbacks, interval, collapse, status],
                               default_root_dir=run_dir)
         trainer.fit(module, datamodule=datamodule, ckpt_path=run_dir / CHECKPOINT if cfg.resume else None,
                     weights_only=True)   # explicit: no environment variable turns the safe unpickler off
@@ -151,9 +176,9 @@ def attempt(cfg: DictConfig, run_dir: Path) -> float:
             raise
         with suppress(OSError):
             write_status(run_dir, *outcome(e))
-        ended(run_dir, e, exit=not multirun())
+        ended(run_dir, e, swallow=multirun())
         return float("-inf")
-    log.info("run folder: %s", prepared[2])
-    if prepared[0].get("extras", {}).get("print_config"):
-        print_config_tree(prepared[0])
-    return fit_and_test(*prepared)
+    log.info("run folder: %s", prepared.run_dir)
+    if prepared.cfg.get("extras", {}).get("print_config"):
+        print_config_tree(prepared.cfg)
+    return fit_and_test(prepared)

@@ -82,6 +82,16 @@ def test_a_checkpoint_with_non_finite_weights_is_never_loaded(tmp_path):
     assert result.returncode == 2 and "its weights are not finite (encoder.w)" in result.stderr, result.stderr[-2000:]
 
 
+def test_a_checkpoint_with_non_finite_optimiser_state_is_refused_on_resume_and_changes_nothing(tmp_path):
+    moments = {"state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.tensor([0.1]),
+                             "exp_avg_sq": torch.tensor([float("inf")])}}, "param_groups": [{"lr": 1e-3, "params": [0]}]}
+    run_dir = run_folder(tmp_path, {**good(), "optimizer_states": [moments]})
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match=r"its optimiser state is not finite \(0.state.0.exp_avg_sq\); start the run afresh"):
+        saved_run(run_dir, [])
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+
+
 def test_a_metrics_row_cut_short_is_dropped_on_resume(tmp_path):
     (tmp_path / "csv").mkdir()
     path = tmp_path / "csv" / "metrics.csv"

@@ -106,7 +106,7 @@ def test_resume_continues_the_wandb_run(tmp_path, monkeypatch):
         (tmp_path / name).write_text(text)
     monkeypatch.delenv("WANDB_RUN_ID", raising=False)
     monkeypatch.delenv("WANDB_RESUME", raising=False)
-    cfg, choices = saved_run(tmp_path, [f"resume={tmp_path}", "trainer.max_epochs=3", "loss=vargrad"])
+    cfg, choices, _ = saved_run(tmp_path, [f"resume={tmp_path}", "trainer.max_epochs=3", "loss=vargrad"])
     assert (cfg.S, cfg.trainer.max_epochs, choices["loss"]) == (8, 3, "vargrad")
     assert os.environ["WANDB_RUN_ID"] == "abc123" and os.environ["WANDB_RESUME"] == "allow"
     with pytest.raises(ConfigError, match="trainer.epochs"):
