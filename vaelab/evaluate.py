@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from vaelab.build import build
 from vaelab.checkpoint import load_checkpoint
 from vaelab.errors import ConfigError
-from vaelab.trust import check_saved_targets
+from vaelab.trust import saved_config
 
 
 def locate(path):
@@ -48,10 +48,9 @@ def load_run(path, trusted=(), **overrides):
     `overrides` replace top-level keys of its config (e.g. nll_samples). Built uncompiled: a compiled run's
     checkpoint holds the same parameter names. Its config names only vaelab's own targets and `trusted` ones."""
     run_dir, checkpoint = locate(path)
-    check_saved_targets(OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml")), "run", path, trusted,
-                        "if you trust it, add --trust-target TARGET")
+    saved = saved_config(run_dir, "run", path, trusted, "if you trust it, add --trust-target TARGET")
     state = load_checkpoint(checkpoint, "run", "evaluate another checkpoint of the run (best.ckpt or last.ckpt)")
-    cfg = OmegaConf.merge(OmegaConf.load(run_dir / "config.yaml"), {"compile": False}, overrides)
+    cfg = OmegaConf.merge(saved, {"compile": False}, overrides)
     module, datamodule = build(cfg, run_choices(run_dir, cfg))
     try:
         module.load_state_dict(state["state_dict"])

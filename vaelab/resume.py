@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from vaelab.checkpoint import load_checkpoint
 from vaelab.errors import ConfigError, require
-from vaelab.trust import check_saved_targets
+from vaelab.trust import saved_config
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
@@ -24,15 +24,9 @@ def saved_run(run_dir, overrides: list[str]):
     run_dir = Path(run_dir)
     for name in (CHECKPOINT, Path("config.yaml"), Path(".hydra") / "hydra.yaml"):
         require((run_dir / name).exists(), "resume", str(run_dir), f"a run folder holding {name}")
-    cfg = OmegaConf.load(run_dir / "config.yaml")
     trusted = next((OmegaConf.from_dotlist([o]).trusted_targets for o in overrides if o.startswith("trusted_targets=")), [])
-    check_saved_targets(OmegaConf.to_container(cfg), "resume", run_dir, trusted,
-                        "if you trust it, resume with trusted_targets=[TARGET]")
     hydra = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra
-    started_in = OmegaConf.select(hydra, "runtime.output_dir")
-    require(started_in is None or Path(started_in).resolve() == run_dir.resolve(), "resume", str(run_dir),
-            f"the folder the run was started in, {started_in}: its saved config and checkpoint state name paths "
-            "there, so a moved run folder resumes only once moved back")
+    cfg = saved_config(run_dir, "resume", run_dir, trusted, "if you trust it, resume with trusted_targets=[TARGET]")
     choices = dict(hydra.runtime.choices)
     plain = []
     for override in overrides:

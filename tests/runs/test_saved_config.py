@@ -5,6 +5,7 @@ import hashlib
 
 import pytest
 import torch
+import yaml
 
 from tests.runs.test_checkpoints import good, run_folder
 from vaelab.errors import ConfigError
@@ -12,20 +13,62 @@ from vaelab.evaluate import main as evaluate
 from vaelab.resume import saved_run
 from vaelab.trust import own_targets
 
-HOSTILE = "seed: 0\nS: 1\nloss:\n  _target_: torch.load\n  f: x.pt\n  weights_only: false\n"
-
 
 def fingerprint(run_dir) -> dict:
     return {str(p.relative_to(run_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(run_dir.rglob("*")) if p.is_file()}
 
 
+def edited(run_dir, change):
+    """`run_dir` with its config.yaml changed by `change` (a function of the config as plain values)."""
+    values = yaml.safe_load((run_dir / "config.yaml").read_text())
+    change(values)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(values))
+    return run_dir
+
+
 @pytest.fixture
 def hostile(tmp_path):
     run_dir = run_folder(tmp_path, good())
-    (run_dir / "config.yaml").write_text(HOSTILE)
     (run_dir / "status.json").write_text('{"status": "done", "result": -90.0}\n')
-    return run_dir
+    return edited(run_dir, lambda v: v.update(loss={"_target_": "torch.load", "f": "x.pt", "weights_only": False}))
+
+
+OTHER_VERSION = {   # a saved config from another version of vaelab, and what the refusal names
+    "missing": (lambda v: v.pop("nll_chunk"), "the key nll_chunk is missing"),
+    "unknown": (lambda v: v.update(temperature_decay=0.5), "temperature_decay=0.5 is not accepted: a key that vaelab reads"),
+    "wrong type": (lambda v: v.update(S="many"), "S='many' is not accepted: an integer"),
+    "running code": (lambda v: v["callbacks"].update(marker={"_target_": "builtins.open", "file": "MARKER", "mode": "w"}),
+                     "callbacks.marker._target_='builtins.open', which is no target of vaelab's own configs"),
+}
+
+
+@pytest.mark.parametrize("case", OTHER_VERSION)
+def test_a_foreign_or_other_version_config_is_refused_by_resume_and_evaluate_and_nothing_runs_or_changes(
+        tmp_path, monkeypatch, case):
+    change, named = OTHER_VERSION[case]
+    monkeypatch.chdir(tmp_path)   # where a MARKER would be created
+    run_dir = edited(run_folder(tmp_path / "run", good()), change)
+    (run_dir / "status.json").write_text('{"status": "done", "result": -90.0}\n')
+    before = fingerprint(run_dir)
+    with pytest.raises(ConfigError, match=rf"resume='{run_dir}' is not accepted: .*{named}"):
+        saved_run(run_dir, [])
+    with pytest.raises(ConfigError, match=rf"run='{run_dir}' is not accepted: .*{named}"):
+        evaluate([str(run_dir)])
+    assert fingerprint(run_dir) == before and not (tmp_path / "MARKER").exists()
+
+
+def test_a_moved_run_folder_reads_its_paths_where_it_now_lies(tmp_path):
+    run_dir = run_folder(tmp_path / "started", good())
+    moved = tmp_path / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    run_dir.rename(moved)
+    cfg, _, step = saved_run(moved, ["trainer.max_epochs=2"])
+    assert step == 3 and cfg.trainer.max_epochs == 2
+    assert cfg.callbacks.last.dirpath == str(moved / "checkpoints")
+    assert cfg.callbacks.interrupt.path == str(moved / "checkpoints" / "last.ckpt")
+    with pytest.raises(ConfigError, match="its checkpoint is of another architecture"):   # past every config check
+        evaluate([str(moved)])
 
 
 def test_vaelabs_own_targets_are_found_in_its_config_groups():
