@@ -123,7 +123,7 @@ def run(name, overrides, sweep_dir):
     draw the grid's figure if it names one; returns the worst exit status. The sweep's W&B group is
     NAME-DATE-TIME, to the microsecond (a group of its own for each invocation), unless $VAELAB_SWEEP_GROUP or
     logger.wandb.group names one."""
-    from vaelab.run import estimators  # torch and Lightning load here, after the name is checked
+    from vaelab.build import estimators  # torch and Lightning load here, after the name is checked
 
     spec = sweep_spec(name)
     check_unnamed_keys(overrides)

@@ -30,6 +30,8 @@ def main(cfg: DictConfig):
 
     A refused configuration stops a single run with exit status 2 and leaves no run folder; a sweep's job
     records it as skipped and the sweep goes on, as it does past a failed job (status.json says which).
+    Faults the user must act on end a single run with one line and an exit status instead of a traceback
+    (`fault_exit`); anything else is re-raised, a bug to be read in full.
     """
     try:
         check_run(cfg)  # the top-level keys' types: before Lightning and torch load
@@ -39,8 +41,9 @@ def main(cfg: DictConfig):
         quiet_lightning()
 
         return train(cfg)
-    except Exception as e:
+    except BaseException as e:
         if refusal(e) is None:
+            fault_exit(e, cfg)
             raise
         hydra_cfg = HydraConfig.get()
         if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -53,6 +56,23 @@ def main(cfg: DictConfig):
         discard(hydra_cfg.runtime.output_dir, hydra_cfg.output_subdir, f"{hydra_cfg.job.name}.log")
         print(f"vaelab: {refusal(e)}", file=sys.stderr)
         sys.exit(2)
+
+
+def fault_exit(e: BaseException, cfg: DictConfig):
+    """Exit for a fault recorded in the run's status.json: SIGTERM exits 143; a non-finite loss, or an OSError
+    (disk full, read-only folder), exits 1 with one line. Returns for anything else (Lightning exits 1 itself
+    on Ctrl-C)."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from vaelab.callbacks.nonfinite import NonFiniteError
+
+    if isinstance(e, SIGTERMException):
+        sys.exit(143)
+    if isinstance(e, NonFiniteError):
+        sys.exit(f"vaelab: {e}")
+    if isinstance(e, OSError):
+        where = f"while writing the run in {cfg.resume or HydraConfig.get().runtime.output_dir}"
+        sys.exit(f"vaelab: {e.strerror or e}: {e.filename or where}")
 
 
 def command_line_choices(args):

@@ -2,7 +2,8 @@
 
 Every checkpoint vaelab reads goes through `load_checkpoint`: torch's weights-only unpickler (tensors,
 containers and plain values; no code runs while loading), then a check that every tensor of the weights
-is finite, so that a damaged file is never trained on or evaluated in silence.
+(and, for a run to be continued, of its optimiser state) is finite, so that a damaged file is never trained on
+or evaluated in silence.
 """
 
 import pickle
@@ -14,8 +15,23 @@ import torch
 from vaelab.errors import ConfigError
 
 
-def load_checkpoint(path, key: str, remedy: str) -> dict:
-    """The checkpoint at `path` (on the CPU), or ConfigError naming `key`, the file, what is wrong and `remedy`."""
+def tensors(tree, name: str = ""):
+    """(name, tensor) for every tensor in nested dicts and lists, named by their path (state.0.exp_avg)."""
+    if isinstance(tree, torch.Tensor):
+        yield name, tree
+    elif isinstance(tree, dict | list | tuple):
+        for key, value in (tree.items() if isinstance(tree, dict) else enumerate(tree)):
+            yield from tensors(value, f"{name}.{key}" if name else str(key))
+
+
+def non_finite(tree) -> list[str]:
+    """The names of the floating-point tensors in `tree` with a non-finite element."""
+    return [name for name, value in tensors(tree) if value.is_floating_point() and not torch.isfinite(value).all()]
+
+
+def load_checkpoint(path, key: str, remedy: str, optimizer: bool = False) -> dict:
+    """The checkpoint at `path` (on the CPU), or ConfigError naming `key`, the file, what is wrong and `remedy`.
+    With `optimizer` (a run to be continued), its optimiser state (Adam's moments) must be finite too."""
     path = Path(path)
 
     def refuse(problem):
@@ -23,7 +39,9 @@ def load_checkpoint(path, key: str, remedy: str) -> dict:
 
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:  # the weights-only unpickler met a type it does not allow
+    except (pickle.UnpicklingError, KeyError) as e:  # the weights-only unpickler met a type it does not allow, or no pickle
+        if "Weights only load failed" not in str(e):
+            raise refuse(f"it is not a checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
         first = str(e).strip().splitlines()
         unsafe = next((line.strip() for line in first if "GLOBAL" in line or "Unsupported" in line), first[0] if first else "")
         raise refuse(f"it holds objects that would run code when loaded ({unsafe}), so it is not loaded") from None
@@ -32,8 +50,11 @@ def load_checkpoint(path, key: str, remedy: str) -> dict:
             from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise refuse("it is no Lightning checkpoint (no state_dict)")
-    bad = [name for name, value in checkpoint["state_dict"].items()
-           if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all()]
-    if bad:
-        raise refuse(f"its weights are not finite ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
+    parts = {"weights are": checkpoint["state_dict"]}
+    if optimizer:
+        parts["optimiser state is"] = checkpoint.get("optimizer_states", [])
+    for part, tree in parts.items():
+        bad = non_finite(tree)
+        if bad:
+            raise refuse(f"its {part} not finite ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
     return checkpoint

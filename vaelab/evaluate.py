@@ -13,14 +13,18 @@ from pathlib import Path
 import lightning.pytorch as L
 from omegaconf import OmegaConf
 
+from vaelab.build import build
 from vaelab.checkpoint import load_checkpoint
 from vaelab.errors import ConfigError
-from vaelab.run import build
+from vaelab.trust import saved_config
 
 
 def locate(path):
     """(run directory, checkpoint) for a run directory or a checkpoint inside one (RUN/checkpoints/X.ckpt)."""
     path = Path(path)
+    if path.is_file() and path.suffix in (".yaml", ".yml"):
+        raise ConfigError(f"run={str(path)!r} is not accepted: that is a config file; give the run directory that "
+                          f"holds it ({path.parent}) or one of its checkpoints")
     if path.is_file():
         return path.parent.parent, path
     found = [c for c in (path / "checkpoints" / "best.ckpt", path / "checkpoints" / "last.ckpt") if c.exists()]
@@ -39,15 +43,20 @@ def run_choices(run_dir, cfg) -> dict:
             "dataset": cfg.dataset._target_.rsplit(".", 1)[-1]}
 
 
-def load_run(path, **overrides):
+def load_run(path, trusted=(), **overrides):
     """(module with the checkpoint's weights, data module, config) of a run, rebuilt by the run's own `build`;
     `overrides` replace top-level keys of its config (e.g. nll_samples). Built uncompiled: a compiled run's
-    checkpoint holds the same parameter names."""
+    checkpoint holds the same parameter names. Its config names only vaelab's own targets and `trusted` ones."""
     run_dir, checkpoint = locate(path)
+    saved = saved_config(run_dir, "run", path, trusted, "if you trust it, add --trust-target TARGET")
     state = load_checkpoint(checkpoint, "run", "evaluate another checkpoint of the run (best.ckpt or last.ckpt)")
-    cfg = OmegaConf.merge(OmegaConf.load(run_dir / "config.yaml"), {"compile": False}, overrides)
+    cfg = OmegaConf.merge(saved, {"compile": False}, overrides)
     module, datamodule = build(cfg, run_choices(run_dir, cfg))
-    module.load_state_dict(state["state_dict"])
+    try:
+        module.load_state_dict(state["state_dict"])
+    except RuntimeError as e:   # missing, unexpected or differently shaped weights
+        raise ConfigError(f"run={str(path)!r} is not accepted: its checkpoint is of another architecture than the "
+                          f"run's config.yaml builds ({str(e).splitlines()[1].strip()[:200]})") from None
     return module, datamodule, cfg
 
 
@@ -64,8 +73,10 @@ def main(argv=None):
     parser.add_argument("--limit-test-batches", type=lambda v: float(v) if "." in v else int(v), default=None,
                         help="as Lightning's limit_test_batches: a count, or a fraction with a decimal point")
     parser.add_argument("--accelerator", default="auto")
+    parser.add_argument("--trust-target", action="append", default=[], metavar="TARGET",
+                        help="a _target_ outside vaelab's own configs that the run's config.yaml may name (repeatable)")
     args = parser.parse_args(argv)
-    module, datamodule, _ = load_run(args.run, nll_samples=args.samples, nll_chunk=args.chunk)
+    module, datamodule, _ = load_run(args.run, args.trust_target, nll_samples=args.samples, nll_chunk=args.chunk)
     trainer = L.Trainer(accelerator=args.accelerator, devices=1, logger=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_test_batches=args.limit_test_batches)
     (results,) = trainer.test(module, datamodule=datamodule, verbose=False)

@@ -73,7 +73,7 @@ class Hierarchical(nn.Module):
     discrete) or N(0, I) (continuous), learned with `learn_prior` for the discrete kinds.
 
     - `kinds`: each layer's kind; `kind`: the layers' kind if all share one, else "mixed" (an estimator trains a mix
-      when it supports every layer's kind: `vaelab.run.check_estimator`);
+      when it supports every layer's kind: `vaelab.build.check_estimator`);
     - `depth` = L; with L = 1 the latent is its one layer's (`Gaussian`, `Categorical` or `Binary`): the same
       distributions, relaxation and support, so that everything which takes that latent takes it;
     - `param_size` = the first layer's (the encoder's output); `size` = z1's (the decoder's input);

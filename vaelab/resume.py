@@ -9,12 +9,14 @@ from omegaconf import OmegaConf
 
 from vaelab.checkpoint import load_checkpoint
 from vaelab.errors import ConfigError, require
+from vaelab.trust import saved_config
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 
 def saved_run(run_dir, overrides: list[str]):
-    """(config, group choices) that `run_dir` was started with, with `overrides` ("key=value") applied.
+    """(config, group choices, checkpoint step) that `run_dir` was started with, with `overrides` ("key=value")
+    applied. Reads the folder and changes nothing in it: `continue_run` trims its metrics once every check passed.
 
     Plain keys may change (trainer.max_epochs=20 extends a run); a config group may not, since
     that would be another experiment.
@@ -22,17 +24,14 @@ def saved_run(run_dir, overrides: list[str]):
     run_dir = Path(run_dir)
     for name in (CHECKPOINT, Path("config.yaml"), Path(".hydra") / "hydra.yaml"):
         require((run_dir / name).exists(), "resume", str(run_dir), f"a run folder holding {name}")
-    cfg = OmegaConf.load(run_dir / "config.yaml")
+    trusted = next((OmegaConf.from_dotlist([o]).trusted_targets for o in overrides if o.startswith("trusted_targets=")), [])
     hydra = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra
-    started_in = OmegaConf.select(hydra, "runtime.output_dir")
-    require(started_in is None or Path(started_in).resolve() == run_dir.resolve(), "resume", str(run_dir),
-            f"the folder the run was started in, {started_in}: its saved config and checkpoint state name paths "
-            "there, so a moved run folder resumes only once moved back")
+    cfg = saved_config(run_dir, "resume", run_dir, trusted, "if you trust it, resume with trusted_targets=[TARGET]")
     choices = dict(hydra.runtime.choices)
     plain = []
     for override in overrides:
         key, _, value = override.lstrip("+").partition("=")
-        if key == "resume":
+        if key in ("resume", "trusted_targets"):
             continue
         if key in choices:
             require(value == choices[key], key, value,
@@ -49,11 +48,17 @@ def saved_run(run_dir, overrides: list[str]):
     best = run_dir / "checkpoints" / "best.ckpt"
     remedy = (f"to continue from the best epoch instead, copy {best} over it and resume again; or start the run afresh"
               if best.exists() else "start the run afresh")
-    trim_metrics(run_dir, load_checkpoint(run_dir / CHECKPOINT, "resume", remedy)["global_step"])
+    step = load_checkpoint(run_dir / CHECKPOINT, "resume", remedy, optimizer=True)["global_step"]
+    return cfg, choices, step
+
+
+def continue_run(run_dir: Path, step: int):
+    """Make `run_dir` ready to continue from its checkpoint at `step`: drop the metrics rows logged since, and
+    resume its W&B run, if it had one."""
+    trim_metrics(run_dir, step)
     if (run_dir / "wandb_id").exists():
         os.environ["WANDB_RUN_ID"] = (run_dir / "wandb_id").read_text().strip()
         os.environ.setdefault("WANDB_RESUME", "allow")
-    return cfg, choices
 
 
 def logged_before(row: dict, step: int) -> bool:

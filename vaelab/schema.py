@@ -52,6 +52,7 @@ class Run:
     nonfinite: str = "stop"
     resume: Optional[str] = None  # noqa: UP045
     tags: list[str] = dataclasses.field(default_factory=list)
+    trusted_targets: list[str] = dataclasses.field(default_factory=list)
 
 
 def structured_type(annotation):

@@ -24,7 +24,6 @@ from pathlib import Path
 import lightning.pytorch as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from vaelab.callbacks.nonfinite import NonFiniteError
 from vaelab.errors import ConfigError
 
 STATUS_FILE = "status.json"
@@ -51,9 +50,14 @@ def write_status(run_dir, status: str, error: str | None = None, result: float |
     `extra` keys are written too."""
     path = Path(run_dir) / STATUS_FILE
     partial = path.with_suffix(".json.partial")
-    owner = {**OWNER, "pid": os.getpid()}  # a forked worker is its own owner
+    owner = this_owner()
     partial.write_text(json.dumps({"status": status, "error": error, "result": result, "owner": owner, **extra}) + "\n")
     partial.replace(path)
+
+
+def this_owner() -> dict:
+    """{"host", "pid", "started"} of this process (a forked worker is its own owner)."""
+    return {**OWNER, "pid": os.getpid()}
 
 
 def read_status(run_dir) -> dict | None:
@@ -94,7 +98,12 @@ class RunBusy(ConfigError):
 
 
 def owner_text(run_dir) -> str:
-    owner = (read_status(run_dir) or {}).get("owner") or {}
+    """The process that holds the folder's lock, as it wrote itself into the lock file when it took it (status.json
+    may still name an earlier, dead owner that the holder is about to continue)."""
+    try:
+        owner = json.loads((Path(run_dir) / LOCK_FILE).read_text())
+    except (OSError, ValueError):
+        owner = (read_status(run_dir) or {}).get("owner") or {}
     return ", ".join(f"{k} {owner[k]}" for k in ("host", "pid", "started") if k in owner) or "owner unrecorded"
 
 
@@ -113,6 +122,8 @@ def held(run_dir, key: str):
         raise RunBusy(f"{key}={str(run_dir)!r} is not accepted: another process works on this run folder "
                       f"({owner_text(run_dir)}); wait for it to end, or stop it first") from None
     try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(this_owner()).encode(), 0)
         yield
     finally:
         if fresh and read_status(run_dir) is None:
@@ -141,16 +152,14 @@ class RunStatus(L.Callback):
 
 
 @contextmanager
-def recorded(run_dir, exit: bool = True):
+def recorded(run_dir, swallow: bool = False):
     """Run the body as the run in `run_dir`, yielding a RunStatus callback for its trainer (set its
     `result` to what the run returns).
 
-    status.json says "running" until the body returns ("done") or raises ("failed"/"interrupted").
-    With `exit` (a single run), faults the user must act on end with a message and an exit code
-    instead of a traceback: a non-finite loss or an OSError (disk full, read-only folder) exits 1,
-    SIGTERM exits 143 (Lightning exits 1 itself on Ctrl-C); anything else is re-raised, a bug to be
-    read in full. Without it (a sweep's job) a failure is logged and swallowed, so the sweep goes on;
-    an interruption still ends the process. Either way this process's W&B run, if any, is finished.
+    status.json says "running" until the body returns ("done") or raises ("failed"/"interrupted"). The
+    exception then goes on to the caller (train.py turns it into a message and an exit code), except with
+    `swallow` (a sweep's job), where a failure is logged and swallowed, so the sweep goes on; an interruption
+    still ends the process. Either way this process's W&B run, if any, is finished.
     """
     status = RunStatus(run_dir)
     try:
@@ -161,23 +170,17 @@ def recorded(run_dir, exit: bool = True):
         if not isinstance(e, SystemExit) and (read_status(run_dir) or {}).get("status") == "running":
             with suppress(OSError):
                 write_status(run_dir, *outcome(e))
-        ended(run_dir, e, exit)
+        ended(run_dir, e, swallow)
     finally:
         finish_wandb(failed=(read_status(run_dir) or {}).get("status") != "done")
 
 
-def ended(run_dir, e: BaseException, exit: bool):
-    """After `e` was recorded: return to go on (a sweep's failed job, logged), else exit with a message or re-raise.
+def ended(run_dir, e: BaseException, swallow: bool):
+    """After `e` was recorded: return to go on (with `swallow`, a sweep's failed job, logged), else re-raise.
     Call it inside `except`."""
-    if not exit and isinstance(e, Exception) and not isinstance(e, SIGTERMException):
+    if swallow and isinstance(e, Exception):
         log.exception("failed: %s (recorded in %s)", run_dir, Path(run_dir) / STATUS_FILE)
         return
-    if isinstance(e, SIGTERMException):
-        sys.exit(143)
-    if isinstance(e, NonFiniteError):
-        sys.exit(f"vaelab: {e}")
-    if isinstance(e, OSError):
-        sys.exit(f"vaelab: {e.strerror or e}: {e.filename or f'while writing the run in {run_dir}'}")
     raise e
 
 

@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from tests.conftest import ROOT
+from vaelab.build import check_estimator
 from vaelab.callbacks.collapse import CollapseCheck
 from vaelab.callbacks.figures import Figures
 from vaelab.errors import ConfigError
@@ -27,7 +28,6 @@ from vaelab.metrics.health import posterior_health
 from vaelab.metrics.likelihood import log_likelihood
 from vaelab.model import VAE
 from vaelab.module import VAEModule
-from vaelab.run import check_estimator
 
 LOSSES = sorted(p.stem for p in (ROOT / "conf" / "loss").glob("*.yaml"))
 KINDS = ("binary", "discrete", "continuous")

@@ -14,6 +14,7 @@ import torch
 
 from tests.runs.test_host_sync import HostReads
 from tests.toys import GaussianToy, X, assert_unbiased, discrepancy, tiny_vae
+from vaelab.build import check_estimator, estimators
 from vaelab.data import Digits
 from vaelab.errors import ConfigError
 from vaelab.hierarchical import Hierarchical
@@ -24,7 +25,6 @@ from vaelab.metrics.gradients import flat_grad
 from vaelab.model import VAE
 from vaelab.module import VAEModule
 from vaelab.objectives.base import LATENT_KINDS
-from vaelab.run import check_estimator, estimators
 
 CALLS, REPEATS = 40, 50   # gradient draws, each the mean of 50 estimates: the mean within 6 standard errors of the truth
 BIASED_S = 64             # a biased estimator's samples a draw, so that its bias stands out of the noise

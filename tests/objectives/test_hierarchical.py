@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tests.toys import X, assert_unbiased, discrepancy, tiny_vae
+from vaelab.build import check_estimator
 from vaelab.errors import ConfigError
 from vaelab.hierarchical import Hierarchical
 from vaelab.latents import Binary
@@ -17,7 +18,6 @@ from vaelab.metrics import exact
 from vaelab.metrics.gradients import flat_grad
 from vaelab.objectives import ELBO, IWAE, VIMCO, DisARM, Estimate, GumbelSoftmax, Reinforce, VarianceLoss
 from vaelab.objectives.baselines import LeaveOneOut
-from vaelab.run import check_estimator
 
 N = 2000
 

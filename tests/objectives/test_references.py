@@ -12,13 +12,13 @@ from torch.distributions import Bernoulli, Independent, OneHotCategorical
 import sweep
 from tests.runs.test_host_sync import reads_in_training
 from tests.toys import X, assert_unbiased, tiny_vae
+from vaelab.build import CONF, estimators
 from vaelab.errors import ConfigError
 from vaelab.latents import Binary, Categorical
 from vaelab.metrics import exact
 from vaelab.metrics.gradients import flat_grad, gradient_draws
 from vaelab.objectives import VarianceLoss
 from vaelab.references import Mixture, Posterior, Prior, Reference, Tempered
-from vaelab.run import CONF, estimators
 
 REFERENCES = {"posterior": {}, "prior": {}, "mixture": {"mix": 0.3}, "tempered": {"temperature": 2.5}}
 LATENTS = {"categorical": lambda **kw: Categorical(D=2, K=3, **kw), "binary": lambda **kw: Binary(D=3, **kw)}

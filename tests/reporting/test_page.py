@@ -12,9 +12,8 @@ from PIL import Image
 import sweep
 from tests.conftest import ROOT
 from tests.runs.test_sweeps import python
+from vaelab.build import estimators
 from vaelab.reporting import page
-from vaelab.reporting.style import styles
-from vaelab.run import estimators
 
 # The estimators issue 21 names per latent kind (reinforce is REINFORCE with leave-one-out baselines).
 NAMED = {"continuous": {"elbo", "iwae", "iwae_dreg", "reinforce", "vargrad", "variance"},

@@ -8,9 +8,13 @@ import sys
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
 
 from tests.conftest import ROOT
 from vaelab.errors import ConfigError
+from vaelab.resolvers import register_resolvers
 from vaelab.resume import saved_run, trim_metrics
 
 
@@ -24,11 +28,23 @@ class Exploit:
         return open, (self.path, "w")
 
 
+def saved_config(run_dir) -> str:
+    """config.yaml as train.py saves it for a run in `run_dir` (dataset=digits, loss=elbo): composed and resolved."""
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=["dataset=digits", "loss=elbo", f"hydra.runtime.output_dir={run_dir}"],
+                      return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    values = OmegaConf.to_container(cfg, resolve=True)
+    del values["hydra"]
+    return OmegaConf.to_yaml(values)
+
+
 def run_folder(run_dir, checkpoint: dict, best: dict | None = None):
     """A run folder as train.py leaves it, as far as resume= and vaelab.evaluate read it before loading weights."""
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / ".hydra").mkdir()
-    (run_dir / "config.yaml").write_text("seed: 0\nS: 1\n")
+    (run_dir / "config.yaml").write_text(saved_config(run_dir))
     (run_dir / ".hydra" / "hydra.yaml").write_text(
         f"hydra: {{runtime: {{output_dir: {run_dir}, choices: {{dataset: digits, loss: elbo}}}}}}\n")
     torch.save(checkpoint, run_dir / "checkpoints" / "last.ckpt")
@@ -80,6 +96,16 @@ def test_a_checkpoint_with_non_finite_weights_is_never_loaded(tmp_path):
         saved_run(run_dir, [])
     result = python("-m", "vaelab.evaluate", str(run_dir), cwd=ROOT)
     assert result.returncode == 2 and "its weights are not finite (encoder.w)" in result.stderr, result.stderr[-2000:]
+
+
+def test_a_checkpoint_with_non_finite_optimiser_state_is_refused_on_resume_and_changes_nothing(tmp_path):
+    moments = {"state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.tensor([0.1]),
+                             "exp_avg_sq": torch.tensor([float("inf")])}}, "param_groups": [{"lr": 1e-3, "params": [0]}]}
+    run_dir = run_folder(tmp_path, {**good(), "optimizer_states": [moments]})
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match=r"its optimiser state is not finite \(0.state.0.exp_avg_sq\); start the run afresh"):
+        saved_run(run_dir, [])
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
 
 
 def test_a_metrics_row_cut_short_is_dropped_on_resume(tmp_path):

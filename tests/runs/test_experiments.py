@@ -91,7 +91,7 @@ def test_burda_schedule_is_three_to_the_i_epochs_at_a_tenth_every_seven_stages()
 
 
 def test_adam_is_fused_unless_the_config_says_otherwise():
-    from vaelab.run import build
+    from vaelab.build import build
 
     for overrides, fused in (([], True), (["+optimizer.fused=false"], False)):
         cfg = composed("dataset=digits", "net.hidden=[8]", *overrides)
@@ -103,7 +103,7 @@ def test_adam_is_fused_unless_the_config_says_otherwise():
 
 def test_linear_and_leaky_relu_nets():
     cfg = composed("dataset=digits", "net.hidden=[]", "net/activation=leaky_relu", "net.activation.negative_slope=0.2")
-    from vaelab.run import build
+    from vaelab.build import build
 
     vae = build(cfg, dict(cfg.hydra.runtime.choices))[0].vae
     assert [type(m) for m in vae.encoder] == [torch.nn.Linear] and [type(m) for m in vae.decoder] == [torch.nn.Linear]

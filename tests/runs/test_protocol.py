@@ -156,7 +156,7 @@ def test_the_dong2020_experiments_split_each_data_set_as_the_disarm_code(dataset
 ])
 def test_the_protocol_refuses_what_cannot_work_before_it_loads_data(tmp_path, overrides, match):
     from tests.runs.test_experiments import composed
-    from vaelab.run import build
+    from vaelab.build import build
 
     cfg = composed("experiment=dong2020_linear", f"data_dir={tmp_path}", *overrides)
     with pytest.raises(ConfigError, match=match):

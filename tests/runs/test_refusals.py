@@ -34,8 +34,8 @@ REFUSED = [
     (["seed=abc"], "seed='abc' is not accepted: an integer"),
     (["eval_samples=1.5"], "eval_samples=1.5 is not accepted: an integer"),
     (["+foo=1"], "foo=1 is not accepted: a key that vaelab reads; one of seed, S, lr, eval_samples, nll_samples, nll_chunk, "
-                 "compile, data_dir, skip_finished, nonfinite, resume, tags, dataset, likelihood, latent, loss, net, optimizer, "
-                 "prior_optimizer, scheduler, trainer, logger, callbacks, paths, extras"),
+                 "compile, data_dir, skip_finished, nonfinite, resume, tags, trusted_targets, dataset, likelihood, latent, "
+                 "loss, net, optimizer, prior_optimizer, scheduler, trainer, logger, callbacks, paths, extras"),
     (["lr=0"], "lr=0 is not accepted: a positive learning rate"),
     (["++optimizer.lr=-1"], "optimizer.lr=-1 is not accepted: torch.optim.Adam refuses it: Invalid learning rate: -1"),
     (["dataset.batch_size=0"], "dataset.batch_size=0 is not accepted: a positive integer"),

@@ -16,8 +16,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tests.conftest import ROOT
+from tests.runs.test_checkpoints import run_folder
 from vaelab.errors import ConfigError
-from vaelab.resume import saved_run
+from vaelab.resume import continue_run, saved_run
 
 RUN = ["dataset=digits", "loss=vargrad", "latent=discrete", "trainer.limit_train_batches=3",
        "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "trainer.log_every_n_steps=1"]
@@ -82,15 +83,14 @@ def test_resume_refuses_another_config_group_and_leaves_the_run_alone(train):
     assert sorted(p.relative_to(train.dir) for p in train.dir.rglob("*")) == before
 
 
-def test_resume_of_a_moved_run_folder_is_refused_naming_where_it_was(train, tmp_path_factory):
+def test_a_moved_run_folder_resumes_where_it_lies(train, tmp_path_factory):
     started, moved = train.dir / "started", tmp_path_factory.mktemp("elsewhere") / "moved"
     train(*RUN, "trainer.max_epochs=1", f"hydra.run.dir={started}")
     started.rename(moved)
-    before = sorted(p.relative_to(moved) for p in moved.rglob("*"))
-    result = train(f"resume={moved}", "trainer.max_epochs=2", "dataset=digits", check=False)
-    assert result.returncode == 2
-    assert f"resume='{moved}' is not accepted: the folder the run was started in, {started}" in result.stderr
-    assert sorted(p.relative_to(moved) for p in moved.rglob("*")) == before
+    step = torch.load(moved / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+    train(f"resume={moved}", "trainer.max_epochs=2", "dataset=digits")
+    assert json.loads((moved / "status.json").read_text())["status"] == "done"
+    assert torch.load(moved / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] > step
     assert not started.exists()  # nothing written where the run used to be
 
 
@@ -100,16 +100,13 @@ def test_resume_of_a_folder_without_a_checkpoint_is_refused(tmp_path):
 
 
 def test_resume_continues_the_wandb_run(tmp_path, monkeypatch):
-    (tmp_path / "checkpoints").mkdir()
-    torch.save({"global_step": 3, "state_dict": {}}, tmp_path / "checkpoints" / "last.ckpt")
-    for name, text in [("config.yaml", "S: 8\ntrainer: {max_epochs: 1}\n"),
-                       (".hydra/hydra.yaml", "hydra: {runtime: {choices: {loss: vargrad}}}\n"), ("wandb_id", "abc123\n")]:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+    run_folder(tmp_path, {"global_step": 3, "state_dict": {}})
+    (tmp_path / "wandb_id").write_text("abc123\n")
     monkeypatch.delenv("WANDB_RUN_ID", raising=False)
     monkeypatch.delenv("WANDB_RESUME", raising=False)
-    cfg, choices = saved_run(tmp_path, [f"resume={tmp_path}", "trainer.max_epochs=3", "loss=vargrad"])
-    assert (cfg.S, cfg.trainer.max_epochs, choices["loss"]) == (8, 3, "vargrad")
+    cfg, choices, step = saved_run(tmp_path, [f"resume={tmp_path}", "trainer.max_epochs=3", "loss=elbo"])
+    assert (cfg.S, cfg.trainer.max_epochs, choices["loss"]) == (1, 3, "elbo")
+    continue_run(tmp_path, step)
     assert os.environ["WANDB_RUN_ID"] == "abc123" and os.environ["WANDB_RESUME"] == "allow"
     with pytest.raises(ConfigError, match="trainer.epochs"):
         saved_run(tmp_path, ["trainer.epochs=3"])

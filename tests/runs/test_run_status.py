@@ -48,6 +48,19 @@ def test_a_run_whose_owner_was_killed_reads_as_died_and_a_live_one_as_running(tm
         assert locked(tmp_path)
 
 
+def test_a_refused_resume_names_the_live_owner_not_the_dead_one_in_status_json(tmp_path):
+    (tmp_path / "status.json").write_text(json.dumps({"status": "running", "owner": {"host": "h", "pid": 99999999}}))
+    process = holder(tmp_path)   # took the folder over from the dead owner and has not written status.json yet
+    try:
+        with pytest.raises(RunBusy, match=rf"pid {process.pid},") as refusal:
+            with held(tmp_path, "resume"):
+                pass
+        assert "99999999" not in str(refusal.value)
+    finally:
+        process.kill()
+        process.wait(timeout=60)
+
+
 def test_a_second_resume_of_a_live_run_is_refused_and_changes_nothing(train):
     train("dataset=digits", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
           "trainer.limit_test_batches=1", "nll_samples=0")

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
+from vaelab.build import estimators
 from vaelab.objectives.base import LATENT_KINDS
-from vaelab.run import estimators
 
 VALID = [(loss, latent) for loss, (objective, S) in sorted(estimators().items()) for latent in LATENT_KINDS
          if not objective.problems(latent, S)]  # what each loss config declares it trains at its default S
@@ -73,8 +73,8 @@ def test_invalid_pairs_fail_before_training_naming_alternatives(train, overrides
 ])
 def test_each_invalid_pair_is_refused_naming_the_estimators_that_can(found, loss, latent, S, named):
     """The check train.py runs before any work (the two cases above run it end to end), on every kind of misfit."""
+    from vaelab.build import check_estimator
     from vaelab.errors import ConfigError
-    from vaelab.run import check_estimator
 
     with pytest.raises(ConfigError) as refusal:
         check_estimator(loss, found[loss][0], latent, S)
