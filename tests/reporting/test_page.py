@@ -14,6 +14,7 @@ from tests.conftest import ROOT
 from tests.runs.test_sweeps import python
 from vaelab.build import estimators
 from vaelab.reporting import page
+from vaelab.reporting.style import styles
 
 # The estimators issue 21 names per latent kind (reinforce is REINFORCE with leave-one-out baselines).
 NAMED = {"continuous": {"elbo", "iwae", "iwae_dreg", "reinforce", "vargrad", "variance"},
