@@ -1,6 +1,6 @@
 """Run a named grid and report on it.
 
-    python sweep.py NAME [OVERRIDES...]     run conf/sweep/NAME.yaml through `train.py -m`, then report
+    python sweep.py NAME [OVERRIDES...]     run vaelab/conf/sweep/NAME.yaml through `train.py -m`, then report
     python sweep.py report SWEEP_DIR        results.csv, summary.md and plots for any sweep's directory
     python sweep.py report SWEEP_DIR --markdown docs/results.md     and the results page (vaelab.reporting.page)
     python sweep.py report SWEEP_DIR --markdown docs/results.md --readme README.md   and the README's headline table
@@ -70,7 +70,7 @@ def grid(spec, given, found):
         return found[name][0].problems(support[kind][0], S, support[kind][1])
     named = given.get("loss", spec.get("loss"))
     for name in named or ():
-        require(name in found, "loss", name, f"a file in conf/loss/: {', '.join(found)}")
+        require(name in found, "loss", name, f"a file in vaelab/conf/loss/: {', '.join(found)}")
     runs = {(kind, S): [n for n in named or found if not problems(n, kind, S)]
             for kind in latents for S in sizes}
     for (kind, S), losses in runs.items():
@@ -101,7 +101,7 @@ def multiruns(runs):
 
 def sweep_spec(name):
     known = sorted(p.stem for p in SWEEPS.glob("*.yaml"))
-    require(name in known, "sweep", name, f"a file in conf/sweep/: {', '.join(known)}")
+    require(name in known, "sweep", name, f"a file in vaelab/conf/sweep/: {', '.join(known)}")
     return OmegaConf.load(SWEEPS / f"{name}.yaml").grid
 
 
@@ -186,7 +186,7 @@ def check_report(sweep_dir, markdown, readme, figures, panels):
         runs, _ = read_sweep(sweep_dir) if Path(sweep_dir).is_dir() else (None, None)
         require(runs is None or runs.empty or "grad/encoder/variance" in runs, "--markdown", str(markdown),
                 f"a page of a sweep with gradient diagnostics; the runs under {sweep_dir} logged none "
-                "(run it with callbacks=[default,diagnostics], as conf/sweep/benchmark.yaml does)")
+                "(run it with callbacks=[default,diagnostics], as vaelab/conf/sweep/benchmark.yaml does)")
 
 
 def report(sweep_dir, markdown=None, readme=None, figures=(), panels=()):
@@ -209,7 +209,7 @@ def report(sweep_dir, markdown=None, readme=None, figures=(), panels=()):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", help="a sweep in conf/sweep/, or `report`")
+    parser.add_argument("name", help="a sweep in vaelab/conf/sweep/, or `report`")
     parser.add_argument("args", nargs="*", help="train.py overrides; for `report`, the sweep's directory")
     parser.add_argument("--dir", type=Path, help="the sweep's directory (default sweeps/NAME)")
     parser.add_argument("--markdown", type=Path, help="report: also write this results page (e.g. docs/results.md)")

@@ -53,11 +53,11 @@ from vaelab.model import VAE
 from vaelab.module import FUSED_ADAM, VAEModule
 from vaelab.nets import mlp
 from vaelab.objectives import ELBO, DisARM, VarianceLoss
+from vaelab.paths import CONF
 from vaelab.run import callback_configs
 
 BATCH, HIDDEN, PIXELS = 128, (512, 256), 784
-LINEAR_BATCH, LINEAR_D = 50, 200   # the DisARM benchmark's linear model (conf/experiment/dong2020_linear.yaml)
-CONF = Path(__file__).resolve().parents[1] / "conf"
+LINEAR_BATCH, LINEAR_D = 50, 200   # the DisARM benchmark's linear model (vaelab/conf/experiment/dong2020_linear.yaml)
 EPOCH_STEPS = math.ceil(55000 / BATCH)
 
 
@@ -78,8 +78,8 @@ def make_trainer(steps, device, log_dir, callbacks, epochs=1, profiler=None):
 
 
 def train_config(output_dir):
-    """train.py's default callbacks (conf/callbacks/default.yaml), writing under `output_dir`, and its profiler
-    (conf/trainer/default.yaml); no progress bar: no contender has one."""
+    """train.py's default callbacks (vaelab/conf/callbacks/default.yaml), writing under `output_dir`, and its profiler
+    (vaelab/conf/trainer/default.yaml); no progress bar: no contender has one."""
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=[f"hydra.runtime.output_dir={output_dir}", "trainer.enable_progress_bar=false"],
                       return_hydra_config=True)

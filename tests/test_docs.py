@@ -198,7 +198,7 @@ def test_every_example_command_composes_and_builds_its_estimator():
     examples = example_commands()
     assert len(examples) >= 6, examples
     failed = []
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(str(ROOT / "vaelab" / "conf"), version_base="1.3"):
         for where, args, sweep in examples:
             try:
                 cfg = compose("train", overrides=one_job(args), return_hydra_config=True)

@@ -1,6 +1,6 @@
 """Train one VAE: `python -m vaelab loss=variance latent=discrete` (add -m for a sweep), from any directory once
 vaelab is installed; `python train.py ARGS` in a checkout runs this module. Its configs are the package's own
-(vaelab.paths.CONF); Hydra's job is named train either way (conf/train.yaml), so a run logs to train.log."""
+(vaelab.paths.CONF); Hydra's job is named train either way (vaelab/conf/train.yaml), so a run logs to train.log."""
 
 import logging
 import sys

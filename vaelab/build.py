@@ -6,7 +6,6 @@
 
 from contextlib import nullcontext
 from functools import cache
-from pathlib import Path
 
 import lightning.pytorch as L
 from hydra import compose, initialize_config_dir
@@ -19,14 +18,13 @@ from vaelab.errors import ConfigError, require
 from vaelab.likelihoods import check_fit
 from vaelab.model import VAE
 from vaelab.module import VAEModule
+from vaelab.paths import CONF
 from vaelab.preflight import check_budget, check_data
 from vaelab.schema import check_kwargs, check_targets, under
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
-
 
 def conf_dir():
-    """Hydra's compose API on conf/: the running app's (train.py, a test's initialize) if there is one."""
+    """Hydra's compose API on vaelab/conf/: the running app's (train.py, a test's initialize) if there is one."""
     return nullcontext() if GlobalHydra.instance().is_initialized() else initialize_config_dir(str(CONF), version_base="1.3")
 
 

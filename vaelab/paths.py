@@ -3,5 +3,5 @@ templates in its sweep/ group. Named once here so that train.py, sweep.py, the l
 
 from pathlib import Path
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
+CONF = Path(__file__).resolve().parent / "conf"
 SWEEPS = CONF / "sweep"

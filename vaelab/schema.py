@@ -30,14 +30,14 @@ from vaelab.errors import refusal, refused
 
 GROUPS = ("dataset", "likelihood", "latent", "loss", "net", "optimizer", "prior_optimizer", "scheduler", "trainer", "logger",
           "callbacks", "paths", "extras")
-SWEEP_KEYS = ("grid", "figure")  # what a named sweep (conf/sweep/) adds for sweep.py alone
+SWEEP_KEYS = ("grid", "figure")  # what a named sweep (vaelab/conf/sweep/) adds for sweep.py alone
 SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.MutableSequence)
 HYDRA_KEYS = ("_target_", "_partial_", "_recursive_", "_convert_", "_args_")
 
 
 @dataclasses.dataclass
 class Run:
-    """The top-level keys of conf/train.yaml and their types (what each means: conf/train.yaml). The config
+    """The top-level keys of vaelab/conf/train.yaml and their types (what each means: vaelab/conf/train.yaml). The config
     groups' nodes are typed by their targets (`check_targets`)."""
 
     seed: int = 0

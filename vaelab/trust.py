@@ -3,7 +3,7 @@
 `resume=RUN` and `python -m vaelab.evaluate RUN` instantiate what RUN/config.yaml names; a folder handed over
 by someone else could name any importable callable there (`torch.load` with `weights_only: false`, say).
 Before anything is instantiated, every `_target_` in it must be one that vaelab's own config groups
-(conf/**/*.yaml) name, or one the user trusts explicitly (`trusted_targets=[...]` on resume,
+(vaelab/conf/**/*.yaml) name, or one the user trusts explicitly (`trusted_targets=[...]` on resume,
 `--trust-target` for evaluate), and its top-level keys must be this version's, of this version's types.
 A folder is portable: paths saved under the folder it was started in are read as paths under where it lies.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from vaelab.build import CONF
 from vaelab.errors import ConfigError
+from vaelab.paths import CONF
 from vaelab.schema import GROUPS, Run, check_run
 
 OPTIONAL = ("trusted_targets", "likelihood", "scheduler")   # a command-line permission; groups whose default is none

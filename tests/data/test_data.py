@@ -23,7 +23,7 @@ from vaelab.data.files import CorruptFile
 from vaelab.errors import ConfigError
 from vaelab.likelihoods import check_fit
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "vaelab" / "conf"
 DATA = os.environ.get("VAELAB_DATA_DIR")
 real = pytest.mark.requires_data
 DATASETS = sorted(p.stem for p in (CONF / "dataset").glob("*.yaml"))

@@ -29,7 +29,7 @@ from vaelab.metrics.likelihood import log_likelihood
 from vaelab.model import VAE
 from vaelab.module import VAEModule
 
-LOSSES = sorted(p.stem for p in (ROOT / "conf" / "loss").glob("*.yaml"))
+LOSSES = sorted(p.stem for p in (ROOT / "vaelab" / "conf" / "loss").glob("*.yaml"))
 KINDS = ("binary", "discrete", "continuous")
 LAYOUTS = [(k,) for k in KINDS] + list(itertools.product(KINDS, repeat=2))
 GRID = [(loss, kinds) for loss in LOSSES for kinds in LAYOUTS]
@@ -44,7 +44,7 @@ def case_id(loss, kinds):
 @cache
 def loss_config(loss):
     """The composed config of `loss=LOSS latent=binary2_linear`, once a loss."""
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(str(ROOT / "vaelab" / "conf"), version_base="1.3"):
         return compose("train", overrides=[f"loss={loss}", "latent=binary2_linear", f"latent.classes={CLASSES}",
                                            "latent.hidden=[3]"])
 

@@ -253,7 +253,7 @@ def test_references_read_nothing_back_from_the_device(monkeypatch, latent, optio
 
 
 def test_every_cell_of_the_references_sweep_composes_and_can_train():
-    """conf/sweep/references.yaml: each latent x loss x reference of its grid builds, with the issue's mix 0.5 and
+    """vaelab/conf/sweep/references.yaml: each latent x loss x reference of its grid builds, with the issue's mix 0.5 and
     temperature 2, S=4, and no objection from the objective."""
     from itertools import product
 

@@ -52,7 +52,7 @@ def test_benchmark_grid_is_every_valid_pair_and_the_panel(found):
 
 def test_a_new_loss_config_joins_the_benchmark_where_it_declares_support(found):
     """Nothing lists the benchmark's estimators: a loss config that the objectives' registry finds (as a new
-    conf/loss/NAME.yaml would be) runs for every latent and S its objective accepts, and nowhere else."""
+    vaelab/conf/loss/NAME.yaml would be) runs for every latent and S its objective accepts, and nowhere else."""
     from vaelab.objectives.base import Objective
 
     class BinaryOnly(Objective):
@@ -105,7 +105,7 @@ def test_every_run_of_the_benchmark_grid_steps_and_is_measured(found):
 
     x = (torch.rand(8, 6) < 0.5).float()
     for (kind, S), losses in sweep.grid(sweep.sweep_spec("benchmark"), {}, found).items():
-        latent = instantiate(OmegaConf.load(ROOT / "conf" / "latent" / f"{kind}.yaml"))
+        latent = instantiate(OmegaConf.load(ROOT / "vaelab" / "conf" / "latent" / f"{kind}.yaml"))
         for loss in losses:
             torch.manual_seed(0)
             vae = VAE(latent, Bernoulli(), (6,), hidden=(7,), activation=nn.ReLU)

@@ -31,7 +31,7 @@ class Exploit:
 def saved_config(run_dir) -> str:
     """config.yaml as train.py saves it for a run in `run_dir` (dataset=digits, loss=elbo): composed and resolved."""
     register_resolvers()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "vaelab" / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=["dataset=digits", "loss=elbo", f"hydra.runtime.output_dir={run_dir}"],
                       return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)

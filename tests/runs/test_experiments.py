@@ -1,4 +1,4 @@
-"""Every published setup in conf/experiment/ composes, builds what it names, and trains two steps in process,
+"""Every published setup in vaelab/conf/experiment/ composes, builds what it names, and trains two steps in process,
 so that no experiment config can rot; the optimiser and scheduler groups reach the optimiser."""
 
 import math
@@ -14,7 +14,7 @@ from omegaconf import open_dict
 from tests.conftest import ROOT
 from vaelab.resolvers import register_resolvers
 
-EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "vaelab" / "conf" / "experiment").glob("*.yaml"))
 TWO_STEPS = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.val_check_interval=2",
              "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "nll_samples=10",
              "trainer.enable_progress_bar=false", "callbacks.figures.every_n_epochs=1000"]
@@ -22,7 +22,7 @@ register_resolvers()
 
 
 def composed(*overrides, output_dir=None):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "vaelab" / "conf"), version_base="1.3"):
         extra = [f"hydra.runtime.output_dir={output_dir}"] if output_dir else []
         return compose("train", overrides=[*overrides, *extra], return_hydra_config=True)
 
@@ -37,7 +37,7 @@ def test_the_issue_s_setups_are_all_there():
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_is_global_cites_its_paper_and_says_its_cpu_budget(name):
-    text = (ROOT / "conf" / "experiment" / f"{name}.yaml").read_text()
+    text = (ROOT / "vaelab" / "conf" / "experiment" / f"{name}.yaml").read_text()
     assert text.startswith("# @package _global_\n")
     assert re.search(r"\b(19|20)\d\d\b", text)
     assert re.search(r"trainer\.max_epochs=\d+ [^\n]*\(CPU budget", text)
@@ -45,7 +45,7 @@ def test_experiment_is_global_cites_its_paper_and_says_its_cpu_budget(name):
 
 @pytest.mark.parametrize("name", ISSUE_21)
 def test_the_issue_s_setups_name_the_table_or_figure_they_target(name):
-    assert re.search(r"(Table|Figure|Fig\.) \d", (ROOT / "conf" / "experiment" / f"{name}.yaml").read_text())
+    assert re.search(r"(Table|Figure|Fig\.) \d", (ROOT / "vaelab" / "conf" / "experiment" / f"{name}.yaml").read_text())
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

@@ -26,7 +26,7 @@ from vaelab.likelihoods import Bernoulli
 from vaelab.model import VAE
 from vaelab.module import VAEModule
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "vaelab" / "conf"
 READS_BACK = {"_local_scalar_dense", "nonzero", "masked_select", "_unique2", "repeat_interleave"}  # aten ops
 READ_METHODS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__")  # torch.Tensor's
 LATENTS = {"continuous": {"D": 4}, "discrete": {"D": 3, "K": 4}, "binary": {"D": 6}}

@@ -131,7 +131,7 @@ class Worsening(L.LightningModule):
 
 def test_last_checkpoint_is_every_epochs_end_even_when_val_elbo_does_not_improve(tmp_path):
     """train.py's checkpoint callbacks: last.ckpt follows training (Lightning 2.6's save_last follows best.ckpt)."""
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(str(ROOT / "vaelab" / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=[f"hydra.runtime.output_dir={tmp_path}"], return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
         checkpoints = [instantiate(cfg.callbacks.checkpoint), instantiate(cfg.callbacks.last)]

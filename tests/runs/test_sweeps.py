@@ -44,7 +44,7 @@ def runs(sweep_dir):
 
 def test_skip_finished_is_left_out_of_run_names():
     """Run directories are named by the keys that tell runs apart, so a rerun finds the same directories."""
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "vaelab" / "conf"), version_base="1.3"):
         cfg = compose("train", return_hydra_config=True)
     assert {"skip_finished", "data_dir", "sweep"} <= set(cfg.hydra.job.config.override_dirname.exclude_keys)
 
@@ -234,7 +234,7 @@ def test_wandb_run_id_is_kept_in_the_run_dir_and_reused(tmp_path):
 
 
 def compose_hydra(*overrides):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(ROOT / "vaelab" / "conf"), version_base="1.3"):
         return compose("train", overrides=list(overrides), return_hydra_config=True).hydra
 
 

@@ -101,7 +101,7 @@ class Batches:
 class InMemoryDataModule(L.LightningDataModule):
     """Subclasses set `event_shape` and implement `load() -> (train, val, test)`, float tensors in [0, 1].
 
-    `support` says which values the model sees and `likelihood` names the conf/likelihood option
+    `support` says which values the model sees and `likelihood` names the vaelab/conf/likelihood option
     that fits them, used unless the user picks one; a subclass may set either as a class attribute.
 
     binarize: "dynamic" draws x ~ Bernoulli(pixels) afresh each time a training batch is served;

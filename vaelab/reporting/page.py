@@ -54,7 +54,7 @@ def figure(title_of, kinds):
 
 
 def figure_title(png):
-    """A figure's caption on the page: the `caption` of the sweep whose grid draws it (conf/sweep/*.yaml's
+    """A figure's caption on the page: the `caption` of the sweep whose grid draws it (vaelab/conf/sweep/*.yaml's
     grid.figure), or its file name."""
     for path in sorted(SWEEPS.glob("*.yaml")):
         grid = OmegaConf.load(path).get("grid") or {}

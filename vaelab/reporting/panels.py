@@ -1,7 +1,7 @@
 """Panels of the results page beside the benchmark: sweeps that compare something besides the estimator, such as
 the variance loss's reference distribution r (`python sweep.py references`) or two stochastic layers
 (`python sweep.py hierarchy`). Each panel is a table per latent with a row per estimator and compared key, how the
-runs were made, and what the sweep's template (conf/sweep/NAME.md, vaelab.reporting.templates) says they show.
+runs were made, and what the sweep's template (vaelab/conf/sweep/NAME.md, vaelab.reporting.templates) says they show.
 
     python sweep.py report sweeps/benchmark --markdown docs/results.md --panel sweeps/references
 """

@@ -40,7 +40,7 @@ def shared_overrides(sweep_dir, done):
 
 
 def sweep_name(sweep_dir, done):
-    """The conf/sweep/ file the runs came from (sweep.py's +sweep=NAME), or None for a plain `train.py -m`."""
+    """The vaelab/conf/sweep/ file the runs came from (sweep.py's +sweep=NAME), or None for a plain `train.py -m`."""
     return next((o.partition("=")[2] for o in shared_overrides(sweep_dir, done) if o.startswith("+sweep=")), None)
 
 

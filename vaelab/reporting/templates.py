@@ -1,4 +1,4 @@
-"""A sweep's own prose on the results page: a Jinja template beside its grid, conf/sweep/NAME.md, that says what
+"""A sweep's own prose on the results page: a Jinja template beside its grid, vaelab/conf/sweep/NAME.md, that says what
 the study's runs show. The page's Python lays out what every sweep has (tables, winners, plots, provenance) and
 names no estimator; the template names the ones its study compares and words its findings, filled with numbers
 read from the runs through the helpers below.
@@ -51,7 +51,7 @@ ENVIRONMENT = jinja2.Environment(loader=jinja2.FileSystemLoader(SWEEPS), undefin
 
 
 def sweep_text(name, sweep_dir, done, **context):
-    """(title or None, markdown lines) of conf/sweep/NAME.md rendered over the sweep's finished runs `done`;
+    """(title or None, markdown lines) of vaelab/conf/sweep/NAME.md rendered over the sweep's finished runs `done`;
     (None, []) where the sweep has no template."""
     if not name or not (SWEEPS / f"{name}.md").is_file():
         return None, []
