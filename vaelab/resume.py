@@ -25,6 +25,8 @@ def saved_run(run_dir, overrides: list[str]):
     for name in (CHECKPOINT, Path("config.yaml"), Path(".hydra") / "hydra.yaml"):
         require((run_dir / name).exists(), "resume", str(run_dir), f"a run folder holding {name}")
     trusted = next((OmegaConf.from_dotlist([o]).trusted_targets for o in overrides if o.startswith("trusted_targets=")), [])
+    typed = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].endswith("._target_")]  # the user's own
+    trusted = [*trusted, *typed]
     hydra = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra
     cfg = saved_config(run_dir, "resume", run_dir, trusted, "if you trust it, resume with trusted_targets=[TARGET]")
     choices = dict(hydra.runtime.choices)

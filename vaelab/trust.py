@@ -3,8 +3,9 @@
 `resume=RUN` and `python -m vaelab.evaluate RUN` instantiate what RUN/config.yaml names; a folder handed over
 by someone else could name any importable callable there (`torch.load` with `weights_only: false`, say).
 Before anything is instantiated, every `_target_` in it must be one that vaelab's own config groups
-(vaelab/conf/**/*.yaml) name, or one the user trusts explicitly (`trusted_targets=[...]` on resume,
-`--trust-target` for evaluate), and its top-level keys must be this version's, of this version's types.
+(vaelab/conf/**/*.yaml) name, or one the user trusts explicitly (`trusted_targets=[...]` on resume, or a
+`KEY._target_=TARGET` typed on the resuming command line itself, as a sweep's rerun repeats it; `--trust-target`
+for evaluate), and its top-level keys must be this version's, of this version's types.
 A folder is portable: paths saved under the folder it was started in are read as paths under where it lies.
 """
 

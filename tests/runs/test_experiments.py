@@ -117,12 +117,12 @@ def test_fig5_trains_the_four_panels_and_writes_them_side_by_side(tmp_path):
     from PIL import Image
 
     from tests.runs.test_sweeps import python
-    from vaelab.reporting.plots import PAGE
+    from vaelab.reporting.style import DPI, PAGE
 
     python("sweep.py", "fig5", "--dir", str(tmp_path / "fig5"), "dataset=digits", "trainer.max_epochs=1",
            "trainer.limit_train_batches=2", "nll_samples=0", cwd=tmp_path)
     figure = Image.open(tmp_path / "fig5" / "stojanovic_fig5.png")
-    panel = PAGE / 3     # four panels, each a third of a page wide, with 0.4 inch of titles, at 150 dpi
-    assert figure.size == (round(4 * panel * 150), round((panel + 0.4) * 150))
+    panel = PAGE / 4     # four panels, a page wide in all, with 0.4 inch of titles, at the figures' dpi
+    assert figure.size == (round(4 * panel * DPI), round((panel + 0.4) * DPI))
     assert sorted(p.name.split("loss=")[1].split(",")[0] for p in (tmp_path / "fig5").glob("S=8,*")) == \
         ["elbo", "reinforce", "vargrad", "variance"]

@@ -44,7 +44,8 @@ def test_a_resumed_run_ends_exactly_as_an_uninterrupted_one(train):
     assert {r["epoch"] for r in rows(parts) if "val/elbo" in r} == {"0"}
     # another seed must not matter: the weights, optimizer and random state come from the checkpoint
     resumed = train(f"resume={parts}", "trainer.max_epochs=2", "seed=1", "dataset=digits")
-    assert f"Restoring states from the checkpoint path at {parts / 'checkpoints' / 'last.ckpt'}" in resumed.stderr
+    said = resumed.stdout + resumed.stderr   # Lightning's messages go through Hydra's console handler, to stdout
+    assert f"Restoring states from the checkpoint path at {parts / 'checkpoints' / 'last.ckpt'}" in said
     assert rows(parts) == rows(whole)
     assert any("test/elbo" in r for r in rows(parts)) and any(r.get("epoch") == "1" for r in rows(parts))
     assert status(parts)["status"] == "done" and status(parts)["result"] == status(whole)["result"]
