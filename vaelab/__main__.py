@@ -91,9 +91,14 @@ def command_line_choices(args):
                             if v is not None and str(v) != "null")
 
 
-if __name__ == "__main__":
+def cli():
+    """The command line: group options checked against the configs (a refusal exits 2), then `main`."""
     try:
         check_choices(CONF, command_line_choices(sys.argv[1:]))
     except ConfigError as e:
         sys.exit(print(f"vaelab: {e}", file=sys.stderr) or 2)
     main()
+
+
+if __name__ == "__main__":
+    cli()
