@@ -306,3 +306,44 @@ def test_a_report_that_cannot_be_made_is_refused_in_one_line_before_any_file_is_
         sweep.main(command)
     sw.chmod(0o755)
     assert not (sw / "results.csv").exists() and not markdown.exists() and not markdown.with_suffix("").exists()
+
+
+@pytest.fixture(scope="module")
+def protocol_panel(tmp_path_factory):
+    """`sweep.py dong2020` (the DisARM protocol) cut to two estimators and six steps on the digits, evaluated every
+    three steps."""
+    where = tmp_path_factory.mktemp("protocol")
+    python("sweep.py", "dong2020", "--dir", str(where / "dong"), "dataset=digits", "loss=disarm,reinforce",
+           "trainer.max_steps=6", "trainer.val_check_interval=3", "trainer.log_every_n_steps=3", "nll_samples=5",
+           "callbacks.bounds.samples=5", cwd=where)
+    return where / "dong"
+
+
+def table_rows(text):
+    """Each row of each markdown table in `text`: its cells, then {column title: cell}."""
+    header = None
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
+        if cells is None or set(cells[0]) <= {"-", ":"}:
+            header = header if cells else None
+            continue
+        if header is None:
+            header = cells
+            continue
+        yield [*cells, dict(zip(header, cells))]
+
+
+def test_the_protocol_panel_says_its_budget_and_shows_the_evaluations_against_step(tiny_sweep, protocol_panel, tmp_path):
+    markdown = tmp_path / "results.md"
+    text = page.write_page(tiny_sweep / "sw", markdown, panels=[protocol_panel])
+    results = pd.read_csv(protocol_panel / "results.csv").set_index("loss")
+    assert set(results.status) == {"done"} and set(results.index) == {"disarm", "reinforce"}
+    assert "## The DisARM protocol, at 6 of its 1,000,000 steps" in text and "full budget" not in text
+    for loss, row in results.iterrows():
+        [cells] = [cells for cells in table_rows(text) if cells[0] == loss and "test bound (nats)" in cells[-1]]
+        assert cells[-1]["train ELBO (nats)"] == f"{row['eval/train_elbo']:.2f}"
+        assert cells[-1]["test bound (nats)"] == f"{row['eval/test_bound']:.2f}"
+        assert f"{loss} {1e6 * row['cost/sec_per_step'] / 3600:.1f} h" in text
+    for metric in ("train_elbo", "test_bound"):
+        png = markdown.with_suffix("") / f"dong2020_{metric}_vs_step.png"
+        assert png.is_file() and f"](results/{png.name})" in text

@@ -70,8 +70,13 @@ def budget(sweep_dir, done):
     activation = net["activation"]["_target_"].rsplit(".", 1)[-1]
     nets = f"an MLP encoder with hidden sizes {net['hidden']} ({activation}), the decoder mirroring it" \
         if net["hidden"] else "a linear encoder and decoder"
-    return (f"{trainer['max_epochs']} epochs of {per_epoch or 'all'} batches of {batch}, validation every "
-            f"{trainer.get('val_check_interval') or 1} epoch on {val_set}; {nets}; "
+    interval = trainer.get("val_check_interval") or 1
+    if trainer.get("check_val_every_n_epoch") is None and isinstance(interval, int):   # a step budget (max_steps)
+        training = f"{trainer['max_steps']} steps of batches of {batch}, validation every {interval} steps"
+    else:
+        training = f"{trainer['max_epochs']} epochs of {per_epoch or 'all'} batches of {batch}, validation every " \
+            f"{interval} epoch"
+    return (f"{training} on {val_set}; {nets}; "
             f"test ELBO (1 draw) and test NLL (k={cfg['nll_samples']} importance samples, draws seeded by batch) on "
             f"{test_set}")
 
