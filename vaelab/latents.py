@@ -25,7 +25,6 @@ from torch.distributions.relaxed_categorical import ExpRelaxedCategorical
 from torch.distributions.transforms import ExpTransform, SigmoidTransform
 
 from vaelab.errors import require
-from vaelab.likelihoods import IndependentBernoulli
 
 
 def one_hot_argmax(scores):
@@ -171,10 +170,10 @@ class Binary(nn.Module):
             self.register_buffer("prior_logits", logits)
 
     def posterior(self, params):
-        return IndependentBernoulli(_Bernoulli(logits=params), 1)
+        return Independent(_Bernoulli(logits=params), 1)
 
     def prior(self):
-        return IndependentBernoulli(_Bernoulli(logits=self.prior_logits), 1)
+        return Independent(_Bernoulli(logits=self.prior_logits), 1)
 
     def flatten(self, z):
         return z
@@ -186,7 +185,7 @@ class Binary(nn.Module):
 
     def tempered(self, dist, temperature):
         """Bernoulli(sigmoid(logits / temperature)) per variable."""
-        return IndependentBernoulli(_Bernoulli(logits=dist.base_dist.logits / temperature), 1)
+        return Independent(_Bernoulli(logits=dist.base_dist.logits / temperature), 1)
 
     def hard(self, z):
         """1 where z > 1/2, else 0."""

@@ -48,13 +48,10 @@ def check_fit(likelihood: Likelihood, name: str, support: str, dataset: str):
 
 
 class IndependentBernoulli(Independent):
-    """Independent Bernoulli units (pixels, or binary latents), log p(x|l) = -sum_i BCE(l_i, x_i), negated once per
-    datum after the sum rather than per unit as torch's Bernoulli does: two passes fewer over [S, B, units] a step,
-    forward and backward. The value is checked against the support where the base distribution checks its arguments."""
+    """Independent Bernoulli pixels, log p(x|l) = -sum_i BCE(l_i, x_i), negated once per datum after the sum rather
+    than per pixel as torch's Bernoulli does: two passes fewer over [S, B, pixels] a step, forward and backward."""
 
     def log_prob(self, value):
-        if self.base_dist._validate_args:
-            self.base_dist._validate_sample(value)
         logits, value = broadcast_all(self.base_dist.logits, value)
         pixels = tuple(range(-self.reinterpreted_batch_ndims, 0))
         return -F.binary_cross_entropy_with_logits(logits, value, reduction="none").sum(pixels)
