@@ -15,8 +15,8 @@ from hydra import compose, initialize_config_dir
 
 from tests.conftest import ROOT
 from tests.wandb_records import offline_run
+from vaelab.lifecycle import write_status
 from vaelab.resolvers import NAME_BYTES, short_name
-from vaelab.status import write_status
 
 TINY = ["dataset=digits", "latent=discrete", "S=2", "trainer.max_epochs=2", "trainer.limit_train_batches=3",
         "trainer.limit_val_batches=2", "trainer.limit_test_batches=2", "trainer.log_every_n_steps=1"]
