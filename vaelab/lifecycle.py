@@ -32,6 +32,7 @@ from hydra.types import RunMode
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from vaelab.atomic import replacing
 from vaelab.errors import ConfigError, refusal, require
 from vaelab.resume import CHECKPOINT, trim_metrics
 
@@ -54,13 +55,11 @@ def outcome(exception: BaseException) -> tuple[str, str]:
 
 
 def write_status(run_dir, status: str, error: str | None = None, result: float | None = None, **extra):
-    """Replace RUN_DIR/status.json atomically, so a reader never sees half a file; this process is its owner, and
-    `extra` keys are written too."""
-    path = Path(run_dir) / STATUS_FILE
-    partial = path.with_suffix(".json.partial")
-    owner = this_owner()
-    partial.write_text(json.dumps({"status": status, "error": error, "result": result, "owner": owner, **extra}) + "\n")
-    partial.replace(path)
+    """Replace RUN_DIR/status.json atomically (`replacing`), so a reader never sees half a file and a failed write
+    leaves the previous one; this process is its owner, and `extra` keys are written too."""
+    record = {"status": status, "error": error, "result": result, "owner": this_owner(), **extra}
+    with replacing(Path(run_dir) / STATUS_FILE) as f:
+        f.write((json.dumps(record) + "\n").encode())
 
 
 def this_owner() -> dict:

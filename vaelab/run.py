@@ -20,6 +20,7 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from vaelab.atomic import AtomicCheckpointIO
 from vaelab.build import build
 from vaelab.callbacks.collapse import CollapseCheck
 from vaelab.callbacks.log_interval import LogInterval
@@ -120,7 +121,8 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         logger.log_hyperparams({**flat_keys(cfg, run.choices), "config": OmegaConf.to_container(cfg, resolve=True)})
     collapse = CollapseCheck()
     callbacks = [*run.callbacks, LogInterval(cfg.trainer.log_every_n_steps), collapse, RunStatus(run_dir)]
-    trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks, default_root_dir=run_dir)
+    trainer = instantiate(cfg.trainer, logger=loggers, callbacks=callbacks, default_root_dir=run_dir,
+                          plugins=[AtomicCheckpointIO()])   # a failed write keeps the previous checkpoint whole
     trainer.fit(run.module, datamodule=run.datamodule, ckpt_path=run_dir / CHECKPOINT if cfg.resume else None,
                 weights_only=True)   # explicit: no environment variable turns the safe unpickler off
     best = trainer.checkpoint_callback
