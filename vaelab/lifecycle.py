@@ -211,14 +211,15 @@ def lifecycle(cfg):
 
 def decided(cfg, run_dir: Path, sweep: bool) -> Record:
     """The run to do in `run_dir`, from what its status.json says (see `lifecycle`)."""
-    before = read_status(run_dir) or {}
-    if cfg.skip_finished and before.get("status") == "done":
+    saved = read_status(run_dir) or {}
+    before = saved.get("status")
+    if cfg.skip_finished and before == "done":
         log.info("%s is done already (skip_finished=true)", run_dir)
-        return Record(run_dir, todo=False, result=before["result"])
-    if sweep and not cfg.resume and before:
-        if before["status"] in ("running", "interrupted") and (run_dir / CHECKPOINT).exists():
-            log.info("%s was %s: continuing it from %s", run_dir, "interrupted" if before["status"] == "interrupted"
-                     else "left running by a process that died", CHECKPOINT)
+        return Record(run_dir, todo=False, result=saved["result"])
+    if sweep and not cfg.resume and before is not None:
+        if before in ("running", "interrupted") and (run_dir / CHECKPOINT).exists():
+            log.info("%s was %s: continuing it from %s", run_dir, "interrupted" if before == "interrupted" else
+                     "left running by a process that died", CHECKPOINT)
             cfg.resume = str(run_dir)
         else:
             trim_metrics(run_dir, 0)
