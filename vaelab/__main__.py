@@ -36,18 +36,22 @@ def main(cfg: DictConfig):
     try:
         check_run(cfg)  # the top-level keys' types: before Lightning and torch load
         from vaelab.compat import quiet_lightning
-        from vaelab.run import train
+        from vaelab.lifecycle import lifecycle
+        from vaelab.run import BEST, train
 
         quiet_lightning()
-
-        return train(cfg)
+        with lifecycle(cfg) as record:  # the folder's lock; skip, continue or redo; status.json
+            if record.todo:
+                metrics, objects = train(cfg)
+                record.done(metrics.get(BEST), collapse=objects["collapse"].found)
+        return record.result
     except BaseException as e:
         if refusal(e) is None:
             fault_exit(e, cfg)
             raise
         hydra_cfg = HydraConfig.get()
         if hydra_cfg.mode == RunMode.MULTIRUN:
-            from vaelab.status import write_status
+            from vaelab.lifecycle import write_status
 
             run_dir = Path(cfg.resume or hydra_cfg.runtime.output_dir)
             write_status(run_dir, "skipped", str(refusal(e)))

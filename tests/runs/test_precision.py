@@ -17,14 +17,14 @@ SHOWN = ["bf16-true"]  # the one the figures failed for twice (dtype, then numpy
 
 
 def train_with(precision, tmp_path):
-    from vaelab.run import train
+    from vaelab.__main__ import main  # in process, through the run's lifecycle: status.json is written
 
     cfg = composed("dataset=digits", "loss=vargrad", "latent=binary", "latent.D=8", "net.hidden=[8]",
                    f"trainer.precision={precision}", "extras.print_config=false", *TWO_STEPS, output_dir=tmp_path)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         del cfg.hydra
-    return train(cfg)
+    return main(cfg)
 
 
 @pytest.mark.parametrize("precision", [pytest.param(p, marks=[] if p in SHOWN else pytest.mark.slow) for p in TRAINED])

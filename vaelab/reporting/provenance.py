@@ -8,8 +8,8 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vaelab.lifecycle import read_status
 from vaelab.reporting.report import read_yaml
-from vaelab.status import read_status
 
 
 def git_commit(root):

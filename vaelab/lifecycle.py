@@ -1,6 +1,10 @@
-"""A run's outcome in RUN_DIR/status.json, for sweep reports, re-runs and resumption:
+"""A run's life in its folder: the lock, whether to train it at all, and its outcome in RUN_DIR/status.json.
 
-    {"status": "running" | "done" | "skipped" | "failed" | "interrupted",
+    with lifecycle(cfg) as record:
+        if record.todo:
+            record.done(*what training returns)
+
+status.json: {"status": "running" | "done" | "skipped" | "failed" | "interrupted",
      "error": null or a one-line message, "result": the best val/elbo of a run that is done,
      "owner": {"host", "pid", "started"} of the process that wrote it,
      "collapse": null, or the signs of posterior collapse at test (vaelab.metrics.collapse)}
@@ -17,21 +21,26 @@ import logging
 import os
 import socket
 import sys
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import lightning.pytorch as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from vaelab.errors import ConfigError
+from vaelab.atomic import replacing
+from vaelab.errors import ConfigError, refusal, require
+from vaelab.resume import CHECKPOINT, trim_metrics
 
 STATUS_FILE = "status.json"
 LOCK_FILE = ".lock"
 OWNER = {"host": socket.gethostname(), "pid": os.getpid(),
          "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-INTERRUPTS = (KeyboardInterrupt, SIGTERMException, SystemExit)   # SystemExit: a scheduler's requeue (submitit)
-log = logging.getLogger(__name__)
+log = logging.getLogger("vaelab")
 
 
 def outcome(exception: BaseException) -> tuple[str, str]:
@@ -46,13 +55,11 @@ def outcome(exception: BaseException) -> tuple[str, str]:
 
 
 def write_status(run_dir, status: str, error: str | None = None, result: float | None = None, **extra):
-    """Replace RUN_DIR/status.json atomically, so a reader never sees half a file; this process is its owner, and
-    `extra` keys are written too."""
-    path = Path(run_dir) / STATUS_FILE
-    partial = path.with_suffix(".json.partial")
-    owner = this_owner()
-    partial.write_text(json.dumps({"status": status, "error": error, "result": result, "owner": owner, **extra}) + "\n")
-    partial.replace(path)
+    """Replace RUN_DIR/status.json atomically (`replacing`), so a reader never sees half a file and a failed write
+    leaves the previous one; this process is its owner, and `extra` keys are written too."""
+    record = {"status": status, "error": error, "result": result, "owner": this_owner(), **extra}
+    with replacing(Path(run_dir) / STATUS_FILE) as f:
+        f.write((json.dumps(record) + "\n").encode())
 
 
 def this_owner() -> dict:
@@ -132,13 +139,16 @@ def held(run_dir, key: str):
 
 
 class RunStatus(L.Callback):
-    """When fit or test raises, records how the run ended in status.json and tells every logger
-    (hyperparameters `status` and `error`) before Lightning finalises them; a test that ends tells them "done"."""
+    """status.json says "running" from the moment the trainer sets up to fit; when fit or test raises, the callback
+    records how the run ended and tells every logger (hyperparameters `status` and `error`) before Lightning
+    finalises them; a test that ends tells them "done"."""
 
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
-        self.result = None  # what the run returns, stored with "done"
-        self.extra = {}     # more keys stored with "done" (collapse)
+
+    def setup(self, trainer, pl_module, stage):
+        if stage == "fit":
+            write_status(self.run_dir, "running")
 
     def on_test_end(self, trainer, pl_module):
         for logger in trainer.loggers:
@@ -151,37 +161,95 @@ class RunStatus(L.Callback):
             logger.log_hyperparams({"status": status, "error": error})
 
 
-@contextmanager
-def recorded(run_dir, swallow: bool = False):
-    """Run the body as the run in `run_dir`, yielding a RunStatus callback for its trainer (set its
-    `result` to what the run returns).
+@dataclass
+class Record:
+    """What `lifecycle` yields: whether the run is to be trained (`todo`), and its result (the best val/elbo, what
+    a sweeper maximises: -inf for a run that did not finish) and further keys, stored with "done"."""
 
-    status.json says "running" until the body returns ("done") or raises ("failed"/"interrupted"). The
-    exception then goes on to the caller (train.py turns it into a message and an exit code), except with
-    `swallow` (a sweep's job), where a failure is logged and swallowed, so the sweep goes on; an interruption
-    still ends the process. Either way this process's W&B run, if any, is finished.
+    run_dir: Path
+    todo: bool = True
+    result: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    def done(self, result: float | None, **extra):
+        self.result, self.extra = result, extra
+
+
+@contextmanager
+def lifecycle(cfg):
+    """The run Hydra is running, in its folder, for the body to train when `todo`.
+
+    The process holds the run folder's lock throughout, so a second process on the folder is refused (a single
+    run raises RunBusy; a sweep's job leaves the folder to its owner, not todo). With skip_finished=true a run
+    already done is not todo and keeps its recorded result. A sweep's job found interrupted, or dead (recorded
+    as running with nobody holding its lock), continues from its last checkpoint as `resume=` would (cfg.resume
+    is set); any other job found started is redone from the start, its old metrics rows dropped.
+    Then `recorded`: the outcome goes to status.json.
     """
-    status = RunStatus(run_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(cfg.resume or hydra_cfg.runtime.output_dir).absolute()
+    sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    if cfg.resume:  # before the lock, which would be taken in a folder that may not exist
+        require((run_dir / CHECKPOINT).exists(), "resume", str(run_dir), f"a run folder holding {CHECKPOINT}")
+    with ExitStack() as lock:
+        try:  # under DDP, Lightning starts the script again for each further rank: rank 0 owns the folder
+            if rank_zero_only.rank == 0:
+                lock.enter_context(held(run_dir, "resume" if cfg.resume else "hydra.run.dir"))
+        except RunBusy as e:
+            if not sweep:
+                raise
+            log.warning("left alone: %s", e)
+            yield Record(run_dir, todo=False, result=float("-inf"))
+            return
+        record = decided(cfg, run_dir, sweep)
+        if not record.todo:
+            yield record
+            return
+        with recorded(record, swallow=sweep):
+            yield record
+
+
+def decided(cfg, run_dir: Path, sweep: bool) -> Record:
+    """The run to do in `run_dir`, from what its status.json says (see `lifecycle`)."""
+    saved = read_status(run_dir) or {}
+    before = saved.get("status")
+    if cfg.skip_finished and before == "done":
+        log.info("%s is done already (skip_finished=true)", run_dir)
+        return Record(run_dir, todo=False, result=saved["result"])
+    if sweep and not cfg.resume and before is not None:
+        if before in ("running", "interrupted") and (run_dir / CHECKPOINT).exists():
+            log.info("%s was %s: continuing it from %s", run_dir, "interrupted" if before == "interrupted" else
+                     "left running by a process that died", CHECKPOINT)
+            cfg.resume = str(run_dir)
+        else:
+            trim_metrics(run_dir, 0)
+    return Record(run_dir)
+
+
+@contextmanager
+def recorded(record: Record, swallow: bool):
+    """Run the body as the run in `record.run_dir`: status.json says "done" when it returns (with `record.result`
+    and `extra`), and "failed"/"interrupted" when it raises (but a refusal, which never started the run, is left
+    to the caller; an exit after Ctrl-C or a requeue is recorded by `RunStatus`). The exception then goes on to the
+    caller (train.py turns it into a message and an exit code), except with `swallow` (a sweep's job), where a
+    failure is logged and swallowed with result -inf, so the sweep goes on; an interruption still ends the
+    process. Either way this process's W&B run, if any, is finished."""
+    run_dir = record.run_dir
     try:
-        write_status(run_dir, "running")
-        yield status
-        write_status(run_dir, "done", result=status.result, **status.extra)
+        yield
+        write_status(run_dir, "done", result=record.result, **record.extra)
     except BaseException as e:
-        if not isinstance(e, SystemExit) and (read_status(run_dir) or {}).get("status") == "running":
+        record.result = float("-inf")
+        if refusal(e) is not None:
+            raise
+        if not isinstance(e, SystemExit):
             with suppress(OSError):
                 write_status(run_dir, *outcome(e))
-        ended(run_dir, e, swallow)
+        if not (swallow and isinstance(e, Exception)):
+            raise
+        log.exception("failed: %s (recorded in %s)", run_dir, run_dir / STATUS_FILE)
     finally:
         finish_wandb(failed=(read_status(run_dir) or {}).get("status") != "done")
-
-
-def ended(run_dir, e: BaseException, swallow: bool):
-    """After `e` was recorded: return to go on (with `swallow`, a sweep's failed job, logged), else re-raise.
-    Call it inside `except`."""
-    if swallow and isinstance(e, Exception):
-        log.exception("failed: %s (recorded in %s)", run_dir, Path(run_dir) / STATUS_FILE)
-        return
-    raise e
 
 
 def finish_wandb(failed: bool):
