@@ -6,7 +6,7 @@
 
 status.json: {"status": "running" | "done" | "skipped" | "failed" | "interrupted",
      "error": null or a one-line message, "result": the best val/elbo of a run that is done,
-     "owner": {"host", "pid", "started"} of the process that wrote it,
+     "owner": {"host", "pid", "started", "commit"} of the process that wrote it (commit: vaelab's, for reports),
      "collapse": null, or the signs of posterior collapse at test (vaelab.metrics.collapse)}
 
 "skipped" is a sweep's job whose configuration was refused (an invalid combination in a grid).
@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import socket
+import subprocess
 import sys
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -38,8 +39,20 @@ from vaelab.resume import CHECKPOINT, trim_metrics
 
 STATUS_FILE = "status.json"
 LOCK_FILE = ".lock"
+
+
+def code_commit() -> str | None:
+    """The git commit of the vaelab code this process runs, `-dirty` when its tracked files differ from it; None for
+    an installed vaelab outside a git checkout."""
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], cwd=Path(__file__).parent,
+                              capture_output=True, text=True, check=True).stdout.strip() or None
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 OWNER = {"host": socket.gethostname(), "pid": os.getpid(),
-         "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": code_commit()}
 log = logging.getLogger("vaelab")
 
 
@@ -63,7 +76,7 @@ def write_status(run_dir, status: str, error: str | None = None, result: float |
 
 
 def this_owner() -> dict:
-    """{"host", "pid", "started"} of this process (a forked worker is its own owner)."""
+    """{"host", "pid", "started", "commit"} of this process (a forked worker is its own owner)."""
     return {**OWNER, "pid": os.getpid()}
 
 

@@ -1,6 +1,7 @@
 """The benchmark's grid is every valid (estimator, latent, S) and nothing else, and the results page renders
 from a tiny sweep of real runs with its numbers read from them."""
 
+import json
 import re
 
 import numpy as np
@@ -350,3 +351,21 @@ def test_the_protocol_panel_says_its_budget_and_shows_the_evaluations_against_st
     for metric in ("train_elbo", "test_bound"):
         png = markdown.with_suffix("") / f"dong2020_{metric}_vs_step.png"
         assert png.is_file() and f"](results/{png.name})" in text
+
+
+def test_the_page_names_the_commit_the_runs_trained_with(tiny_sweep, tmp_path):
+    """Each run records the commit of the code it ran in status.json; the page states those, not the report's."""
+    from vaelab.lifecycle import code_commit, write_status
+    from vaelab.reporting.provenance import commits
+
+    text = (tiny_sweep / "docs" / "results.md").read_text()
+    assert f"- commit `{code_commit()}`; sweep started" in text
+    old, new, bare = (tmp_path / name for name in ("old", "new", "bare"))
+    for folder, commit in ((old, "1111111"), (new, "2222222"), (bare, None)):
+        folder.mkdir()
+        write_status(folder, "done")
+        record = json.loads((folder / "status.json").read_text())
+        record["owner"]["commit"] = commit
+        (folder / "status.json").write_text(json.dumps(record))
+    assert commits([new, old, bare]) == "`1111111`, `2222222`"
+    assert commits([bare]) == f"`{code_commit()}` (the report's: the runs recorded none)"
