@@ -5,8 +5,9 @@ validates the node against it as a structured config (`S=1.5` is no int, `lr=abc
 top-level keys the dataclass is `Run`; for a `_target_` node (a data set, latent, loss, likelihood, network,
 the trainer, a callback, a logger) it is made from the target's signature, its parameters and their type
 hints. A key the reader does not take is refused, naming the nearest one it does (`trainer.max_epoch`:
-did you mean `trainer.max_epochs`?). Refusals raised by a constructor name its own parameter; `under(key)`
-names them as config keys, the one place where library errors meet config keys.
+did you mean `trainer.max_epochs`?). What a target reads besides its arguments (an environment variable) it checks
+in a static `preflight()`, called with its node. Refusals raised by a constructor name its own parameter;
+`under(key)` names them as config keys, the one place where library errors meet config keys.
 """
 
 import collections.abc
@@ -158,6 +159,10 @@ def check_target(node: dict, key: str, given=()):
         for inner in targets(value):
             check_target(inner, f"{key}.{name}")
     check_values(values, schema, key, node["_target_"], open_ended)
+    preflight = inspect.getattr_static(target, "preflight", None)
+    if isinstance(preflight, staticmethod | classmethod):   # what the target reads besides its arguments
+        with under(key):
+            target.preflight()
 
 
 def check_targets(node, key: str):
