@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from vaelab.errors import ConfigError
+from vaelab.errors import ConfigError, said
 
 
 def tensors(tree, name: str = ""):
@@ -28,12 +28,6 @@ def tensors(tree, name: str = ""):
 def non_finite(tree) -> list[str]:
     """The names of the floating-point tensors in `tree` with a non-finite element."""
     return [name for name, value in tensors(tree) if value.is_floating_point() and not torch.isfinite(value).all()]
-
-
-def said(error: BaseException) -> str:
-    """What `error` says, in one short line (an EOFError says nothing but its name)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return f"{type(error).__name__}: {lines[0][:120]}" if lines else type(error).__name__
 
 
 def load_checkpoint(path, key: str, remedy: str, optimizer: bool = False) -> dict:

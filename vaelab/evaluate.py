@@ -15,8 +15,8 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import OmegaConf
 
 from vaelab.build import build
-from vaelab.checkpoint import load_checkpoint, said
-from vaelab.errors import ConfigError
+from vaelab.checkpoint import load_checkpoint
+from vaelab.errors import ConfigError, said
 from vaelab.trust import saved_config
 
 
