@@ -80,11 +80,33 @@ def as_override(o: Override, value) -> str:
     return f"{o.get_key_element()}={text}" if not o.is_delete() else o.input_line
 
 
-def variants(groups: list[Override]) -> list[list[str]]:
-    """The group overrides, one option each: the first of each; then each further option of a sweep, the others at
-    their first (between them, every key a sweep's jobs can set)."""
+def reaches(o: Override, key: str) -> bool:
+    """Whether the options of group override `o` can differ in dotted `key`: the group's own node, or an option
+    file in the global package that sets the key's top node or pulls in another group's option."""
+    top = key.split(".")[0]
+    if (o.package or o.key_or_group).replace("/", ".").split(".")[0] == top:
+        return True
+    for path in (CONF / o.key_or_group).rglob("*.yaml"):
+        node = OmegaConf.load(path)
+        if ("@package _global_" in path.read_text() and top in node) or \
+                any(not isinstance(entry, str) for entry in node.get("defaults", [])):
+            return True
+    return False
+
+
+def variants(groups: list[Override], key: str) -> list[tuple[list[str], str]]:
+    """(group overrides with one option each, the swept options among them): the first option of each group; then
+    each further option of a sweep whose options can differ in `key`, the others at their first. Between them,
+    every config of a sweep's jobs that can differ in `key`."""
     first = [as_override(o, options(o)[0]) if options(o) else o.input_line for o in groups]
-    return [first] + [first[:i] + [as_override(o, v)] + first[i + 1:] for i, o in enumerate(groups) for v in options(o)[1:]]
+    swept = [o.is_sweep_override() for o in groups]
+
+    def label(chosen):
+        return ", ".join(c for c, s in zip(chosen, swept, strict=True) if s)
+
+    chosen = [first] + [first[:i] + [as_override(o, v)] + first[i + 1:] for i, o in enumerate(groups)
+                        if o.is_sweep_override() and reaches(o, key) for v in options(o)[1:]]
+    return [(c, label(c)) for c in chosen]
 
 
 def missing(cfg: DictConfig, key: str) -> int | None:
@@ -96,9 +118,9 @@ def missing(cfg: DictConfig, key: str) -> int | None:
     return None
 
 
-def unknown_key(cfg: DictConfig, o: Override):
-    """Refuse `o`'s key, absent from `cfg`: named with the nearest key there by spelling (a config group's name too,
-    at the top), else with the keys there are."""
+def unknown_key(cfg: DictConfig, o: Override, chosen: str = ""):
+    """Refuse `o`'s key, absent from `cfg` (the config of the `chosen` options of a sweep): named with the nearest key
+    there by spelling (a config group's name too, at the top), else with the keys there are."""
     parts, value = o.key_or_group.split("."), o.input_line.split("=", 1)[1]
     i = missing(cfg, o.key_or_group)
     node = ".".join(parts[:i]) or "the config"
@@ -112,28 +134,26 @@ def unknown_key(cfg: DictConfig, o: Override):
     else:
         hint = f"{node} is {parent!r}, a value with no keys (+{o.key_or_group}=... adds a key)"
     raise refused(o.key_or_group, o.value() if not o.is_sweep_override() else value,
-                  f"a key of the config, and {node} has no {parts[i]}; {hint}")
+                  f"a key of the config{f' with {chosen}' if chosen else ''}, and {node} has no {parts[i]}; {hint}")
 
 
 def check_keys(overrides: list[Override]):
-    """Refuse an override that sets a key (not adds one: `+key=value`) absent from every config that the group
-    choices compose. Hydra's own keys are Hydra's to check; a top-level key of train.yaml needs no composition."""
+    """Refuse an override that sets a key (not adds one: `+key=value`) absent from a config that the group choices
+    compose: in a sweep, from that of any option (Hydra would fail at that job). Hydra's own keys are Hydra's to
+    check; a top-level key of train.yaml needs no composition."""
     top = OmegaConf.load(CONF / "train.yaml")
     setting = [o for o in overrides if not (is_group(o) or o.is_add() or o.is_force_add() or o.is_delete())
                and not o.key_or_group.startswith("hydra") and o.key_or_group not in top]
     if not setting:
         return
-    choices = variants([o for o in overrides if is_group(o)])
+    groups, composed = [o for o in overrides if is_group(o)], {}
     with initialize_config_dir(str(CONF), version_base="1.3"):
-        configs = [compose("train", overrides=choices[0])]
         for o in setting:
-            for i in range(len(choices)):   # composed only as far as needed: one config in all but a sweep
-                if i == len(configs):
-                    configs.append(compose("train", overrides=choices[i]))
-                if missing(configs[i], o.key_or_group) is None:
-                    break
-            else:
-                unknown_key(configs[0], o)
+            for choices, chosen in variants(groups, o.key_or_group):
+                if tuple(choices) not in composed:
+                    composed[tuple(choices)] = compose("train", overrides=choices)
+                if missing(composed[tuple(choices)], o.key_or_group) is not None:
+                    unknown_key(composed[tuple(choices)], o, chosen)
 
 
 def check_command_line(args: list[str]):
