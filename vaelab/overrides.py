@@ -9,10 +9,10 @@ import re
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, ValueType
-from hydra.errors import OverrideParseException
+from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from vaelab.errors import ConfigError, refused
+from vaelab.errors import ConfigError, refused, said
 from vaelab.paths import CONF
 from vaelab.preflight import check_choices, group_options
 
@@ -137,6 +137,15 @@ def unknown_key(cfg: DictConfig, o: Override, chosen: str = ""):
                   f"a key of the config{f' with {chosen}' if chosen else ''}, and {node} has no {parts[i]}; {hint}")
 
 
+def composition(choices: list[str]) -> DictConfig:
+    """train.yaml composed with the group overrides `choices`; refused in one line where Hydra cannot compose it."""
+    try:
+        return compose("train", overrides=choices)
+    except HydraException as e:
+        raise ConfigError(f"{' '.join(choices)} is not accepted: Hydra cannot compose the config from these options "
+                          f"({said(e)})") from None
+
+
 def check_keys(overrides: list[Override]):
     """Refuse an override that sets a key (not adds one: `+key=value`) absent from a config that the group choices
     compose: in a sweep, from that of any option (Hydra would fail at that job). Hydra's own keys are Hydra's to
@@ -151,7 +160,7 @@ def check_keys(overrides: list[Override]):
         for o in setting:
             for choices, chosen in variants(groups, o.key_or_group):
                 if tuple(choices) not in composed:
-                    composed[tuple(choices)] = compose("train", overrides=choices)
+                    composed[tuple(choices)] = composition(choices)
                 if missing(composed[tuple(choices)], o.key_or_group) is not None:
                     unknown_key(composed[tuple(choices)], o, chosen)
 

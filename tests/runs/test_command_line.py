@@ -85,3 +85,10 @@ def test_a_key_absent_from_an_option_of_a_sweep_is_refused_naming_the_option(swe
     with pytest.raises(ConfigError, match=rf"loss.reference='prior' is not accepted: a key of the config with {lacking}, "
                                           r"and loss has no reference"):
         check_command_line(["-m", sweep, "loss.reference=prior"])
+
+
+def test_group_options_that_hydra_cannot_compose_are_refused_in_one_line():
+    with pytest.raises(ConfigError, match=r"^\+loss=elbo is not accepted: Hydra cannot compose the config from these options "
+                                          r"\(ConfigCompositionException: loss appears more than once in the final defaults "
+                                          r"list\)$"):
+        check_command_line(["+loss=elbo", "trainer.max_steps=3"])
