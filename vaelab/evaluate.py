@@ -93,6 +93,7 @@ def batches(text: str) -> int | float:
 
 
 def parser() -> Parser:
+    """The command's flags."""
     command = Parser(prog="python -m vaelab.evaluate", description=__doc__.splitlines()[0])
     command.add_argument("run", help="run directory or checkpoint")
     command.add_argument("--samples", type=count, default=1000, help="importance samples per datum (k)")
@@ -106,13 +107,14 @@ def parser() -> Parser:
 
 
 def evaluate(args: argparse.Namespace) -> dict:
-    """The run's test metrics, as the command's parsed flags ask; raises ConfigError on bad input."""
-    module, datamodule, _ = load_run(args.run, args.trust_target, nll_samples=args.samples, nll_chunk=args.chunk)
+    """The run's test metrics, as the command's parsed flags ask; raises ConfigError on bad input, the flags' before
+    the run is read."""
     try:
         trainer = L.Trainer(accelerator=args.accelerator, devices=1, logger=False, enable_progress_bar=False,
                             enable_model_summary=False, limit_test_batches=args.limit_test_batches)
     except (MisconfigurationException, ValueError, ImportError) as e:   # one this machine lacks, or Lightning knows not
         raise ConfigError(f"--accelerator={args.accelerator!r} is not accepted: Lightning refuses it: {said(e)}") from None
+    module, datamodule, _ = load_run(args.run, args.trust_target, nll_samples=args.samples, nll_chunk=args.chunk)
     (results,) = trainer.test(module, datamodule=datamodule, verbose=False)
     return {"run": str(args.run), "nll_samples": args.samples, **results}
 

@@ -111,7 +111,7 @@ def test_a_bad_flag_is_refused_in_one_line_naming_it(tmp_path, capsys, flags, me
 
 def test_a_missing_run_and_an_accelerator_lightning_refuses_are_refused_in_one_line(runs, capsys):
     assert refusal(capsys) == f"vaelab: the following arguments are required: run; {USAGE}"
-    line = refusal(capsys, str(runs[0]), "--accelerator", "abacus")
+    line = refusal(capsys, str(runs[0] / "nothing"), "--accelerator", "abacus")   # the flag first, before the run is read
     assert line.startswith("vaelab: --accelerator='abacus' is not accepted: Lightning refuses it: ValueError: You selected "
                            "an invalid accelerator name"), line
 
