@@ -71,11 +71,18 @@ def check_reference(reference, vae, x, S: int):
                       "loss holds r fixed (z.requires_grad is True)")
 
 
-def check_optimizer(optimizer):
-    """Build the configured optimiser (a `_partial_` node; None: the module's Adam) once over a single parameter, so
-    that torch refuses what it cannot run (`++optimizer.lr=-1`, betas outside [0, 1)) before any work, the refusal
+def check_optimizers(cfg):
+    """Build the configured optimiser and the prior's (`_partial_` nodes; None: the module's Adam, no prior's) once
+    over a single parameter, and the learning-rate schedule over the optimiser, so that torch refuses what it cannot
+    run (`++optimizer.lr=-1`, betas outside [0, 1), a schedule without its milestones) before any work, the refusal
     naming the key, as `lr=-1` is refused."""
-    if optimizer is None:
-        return
-    node = {k: v for k, v in plain(optimizer).items() if k != "_partial_"}
-    constructed(node, "optimizer", params=[nn.Parameter(torch.zeros(1))])
+    params = [nn.Parameter(torch.zeros(1))]
+    built = {key: constructed(bare(cfg[key]), key, params=params)
+             for key in ("optimizer", "prior_optimizer") if cfg.get(key) is not None}
+    if cfg.get("scheduler") is not None:
+        constructed(bare(cfg.scheduler), "scheduler", optimizer=built.get("optimizer") or torch.optim.Adam(params))
+
+
+def bare(node) -> dict:
+    """A `_partial_` node as a plain one, to be built with the arguments its code passes."""
+    return {k: v for k, v in plain(node).items() if k != "_partial_"}

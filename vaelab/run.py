@@ -24,14 +24,14 @@ from vaelab.atomic import AtomicCheckpointIO
 from vaelab.build import build
 from vaelab.callbacks.collapse import CollapseCheck
 from vaelab.callbacks.log_interval import LogInterval
-from vaelab.components import check_optimizer
+from vaelab.components import check_optimizers
 from vaelab.config_tree import print_config_tree
 from vaelab.errors import ConfigError
 from vaelab.lifecycle import RunStatus
 from vaelab.loggers import ResumableCSVLogger
 from vaelab.preflight import check_trainer
 from vaelab.resume import CHECKPOINT, continue_run, saved_run
-from vaelab.schema import check_targets
+from vaelab.schema import check_targets, under
 
 BEST = "val/elbo_best"   # the metric of the best checkpoint, what a sweeper maximises
 log = logging.getLogger("vaelab")
@@ -87,10 +87,10 @@ def prepare(cfg: DictConfig) -> Prepared:
     step = None
     if cfg.resume:
         cfg, choices, step = saved_run(run_dir, list(hydra_cfg.overrides.task))
-    for key in ("trainer", "callbacks", "logger", "optimizer"):
+    for key in ("trainer", "callbacks", "logger", "optimizer", "prior_optimizer", "scheduler"):
         check_targets(cfg.get(key), key)
     check_trainer(cfg.trainer)
-    check_optimizer(cfg.get("optimizer"))
+    check_optimizers(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in config.yaml; a log line would outlive a refusal
     try:
         module, datamodule = build(cfg, choices)
@@ -99,7 +99,8 @@ def prepare(cfg: DictConfig) -> Prepared:
             raise
         raise ConfigError(f"resume={str(run_dir)!r} is not accepted: its config.yaml does not fit this version of "
                           f"vaelab ({type(e).__name__}: {str(e).splitlines()[0]}); the folder is left as it was") from e
-    callbacks = [instantiate(c) for c in callback_configs(cfg.callbacks, cfg.trainer)]
+    with under("callbacks"):
+        callbacks = [instantiate(c) for c in callback_configs(cfg.callbacks, cfg.trainer)]
     return Prepared(cfg, choices, run_dir, module, datamodule, callbacks, step)
 
 
@@ -115,7 +116,8 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         print_config_tree(cfg)
     if run.resume_step is not None:
         continue_run(run_dir, run.resume_step)
-    loggers = own_record([instantiate(c) for c in cfg.logger.values()], run_dir)
+    with under("logger"):
+        loggers = own_record([instantiate(c) for c in cfg.logger.values()], run_dir)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     for logger in loggers:
         logger.log_hyperparams({**flat_keys(cfg, run.choices), "config": OmegaConf.to_container(cfg, resolve=True)})
