@@ -31,7 +31,7 @@ from vaelab.lifecycle import RunStatus
 from vaelab.loggers import ResumableCSVLogger
 from vaelab.preflight import check_trainer
 from vaelab.resume import CHECKPOINT, continue_run, saved_run
-from vaelab.schema import check_targets, under
+from vaelab.schema import check_targets
 
 BEST = "val/elbo_best"   # the metric of the best checkpoint, what a sweeper maximises
 log = logging.getLogger("vaelab")
@@ -99,8 +99,7 @@ def prepare(cfg: DictConfig) -> Prepared:
             raise
         raise ConfigError(f"resume={str(run_dir)!r} is not accepted: its config.yaml does not fit this version of "
                           f"vaelab ({type(e).__name__}: {str(e).splitlines()[0]}); the folder is left as it was") from e
-    with under("callbacks"):
-        callbacks = [instantiate(c) for c in callback_configs(cfg.callbacks, cfg.trainer)]
+    callbacks = [instantiate(c) for c in callback_configs(cfg.callbacks, cfg.trainer)]
     return Prepared(cfg, choices, run_dir, module, datamodule, callbacks, step)
 
 
@@ -116,8 +115,7 @@ def train(cfg: DictConfig) -> tuple[dict, dict]:
         print_config_tree(cfg)
     if run.resume_step is not None:
         continue_run(run_dir, run.resume_step)
-    with under("logger"):
-        loggers = own_record([instantiate(c) for c in cfg.logger.values()], run_dir)
+    loggers = own_record([instantiate(c) for c in cfg.logger.values()], run_dir)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     for logger in loggers:
         logger.log_hyperparams({**flat_keys(cfg, run.choices), "config": OmegaConf.to_container(cfg, resolve=True)})
