@@ -147,8 +147,8 @@ def run(name, overrides, sweep_dir):
 
 def finished_in_order(sweep_dir, jobs):
     """The sweep's finished run folders in the grid's order of (loss, latent, S), then by seed."""
+    from vaelab.lifecycle import status_of
     from vaelab.reporting.report import config_keys, run_dirs
-    from vaelab.status import status_of
 
     order = {job: i for i, job in enumerate(jobs)}
     keys = {d: config_keys(d) for d in run_dirs(sweep_dir) if status_of(d) == "done"}

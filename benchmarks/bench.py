@@ -1,6 +1,7 @@
 """How much vaelab costs over a hand-written loop, and how it compares with the common recipe.
 
     python -m benchmarks.bench [--steps 430] [--repeats 5] [--threads 1] [--samples 1 4 16 64] [--linear-only]
+                               [--estimators-only]
 
 Contenders, timed in one process, interleaved, median of repeats, over the same number of steps
 of the same MLP VAE (784-512-256-20, batch 128, Adam) on the same MNIST, dynamically binarised:
@@ -17,6 +18,10 @@ of the same MLP VAE (784-512-256-20, batch 128, Adam) on the same MNIST, dynamic
 Then the DisARM benchmark's linear model (issue 26: 784-200 binary latents-784, batch 50, one antithetic pair,
 loss=disarm), where a step takes a few milliseconds and the framework's overhead shows most: `vaelab` against a
 hand-written loop of the same DisARM step, in milliseconds per step (`--linear-only` times this case alone).
+`--estimators-only` times, alone, the cost of each estimator (issue 27): for each latent kind, every loss config that
+supports it at the benchmark sweep's S (vaelab/conf/sweep/benchmark.yaml: S=4, net.hidden [200, 200]), as
+vaelab.build.estimators() and the objectives' declared support find them, in milliseconds per step of vaelab's path
+on that MLP at batch 128, against loss=reinforce (REINFORCE-LOO) timed in the same rounds.
 Seconds per epoch are the per-step time times the steps of a 55k-image epoch (the median over repeats); at
 S samples a timing runs max(5, steps / S) steps. A ratio is the median over repeats of the two contenders'
 ratio within a repeat, where they ran one after the other, with its range. Last, the memory of evaluation:
@@ -25,6 +30,7 @@ chunk sizes of the samples.
 """
 
 import argparse
+import copy
 import logging
 import math
 import os
@@ -41,9 +47,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger
+from omegaconf import OmegaConf
 from torch.nn import functional as F
 from torchvision import transforms
 
+from vaelab.build import estimators
 from vaelab.data import MNIST
 from vaelab.data.base import binarize
 from vaelab.latents import Binary, Categorical, Gaussian
@@ -53,7 +61,8 @@ from vaelab.model import VAE
 from vaelab.module import FUSED_ADAM, VAEModule
 from vaelab.nets import mlp
 from vaelab.objectives import ELBO, DisARM, VarianceLoss
-from vaelab.paths import CONF
+from vaelab.objectives.base import LATENT_KINDS
+from vaelab.paths import CONF, SWEEPS
 from vaelab.run import callback_configs
 
 BATCH, HIDDEN, PIXELS = 128, (512, 256), 784
@@ -177,6 +186,29 @@ def linear_case(datamodule, data, steps, repeats, device, workdir):
         print(f"| {name} | {statistics.median(seconds) / steps * 1e3:.2f} | {ratio(times, name, 'hand-written')} |")
 
 
+def supported(kind, S):
+    """loss name -> objective of every loss config that trains latent `kind` at S, from their declared support."""
+    return {name: objective for name, (objective, _) in estimators().items() if not objective.problems(kind, S)}
+
+
+def estimators_case(datamodule, steps, repeats, device, workdir, baseline="reinforce"):
+    """Milliseconds per step of each estimator, per latent kind, at the benchmark sweep's S and network, against
+    `baseline` timed in the same rounds; each timing trains a fresh copy of the configured objective."""
+    sweep = OmegaConf.load(SWEEPS / "benchmark.yaml")
+    (S,), hidden = sweep.grid.S, tuple(sweep.net.hidden)
+    print(f"| estimator, S={S}, batch {BATCH}, MLP {list(hidden)} | ms/step | vs loss={baseline} "
+          "(range over repeats) |\n| --- | --- | --- |")
+    for kind in LATENT_KINDS:
+        latent = OmegaConf.load(CONF / "latent" / f"{kind}.yaml")
+        found = supported(kind, S)
+        times = interleaved({name: lambda o=objective: time_vaelab(datamodule, instantiate(latent), copy.deepcopy(o), S,
+                                                                   steps, device, workdir, hidden=hidden)
+                             for name, objective in found.items()}, repeats)
+        for name, seconds in times.items():
+            print(f"| latent={kind}, loss={name} | {statistics.median(seconds) / steps * 1e3:.2f} | "
+                  f"{ratio(times, name, baseline)} |")
+
+
 class RecipeVAE(L.LightningModule):
     """The PyTorch examples' VAE as a plain LightningModule."""
 
@@ -296,6 +328,8 @@ def main(argv=None):
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--data-dir", default=None, help="data root (default: $VAELAB_DATA_DIR)")
     parser.add_argument("--linear-only", action="store_true", help="time the linear DisARM case alone")
+    parser.add_argument("--estimators-only", action="store_true",
+                        help="time each estimator against loss=reinforce, per latent kind, alone")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
@@ -305,6 +339,12 @@ def main(argv=None):
     datamodule.setup()
     data = datamodule.splits["train"].to(device)
     workdir = Path(tempfile.mkdtemp(prefix="vaelab-bench-"))
+    print(f"device: {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, {steps} steps x {args.repeats} repeats\n")
+    if args.estimators_only:
+        estimators_case(datamodule, steps, args.repeats, device, workdir)
+        shutil.rmtree(workdir, ignore_errors=True)
+        return
     linear = MNIST(args.data_dir, batch_size=LINEAR_BATCH, download=False)
     linear.setup()
     if args.linear_only:
@@ -312,10 +352,7 @@ def main(argv=None):
         shutil.rmtree(workdir, ignore_errors=True)
         return
     loader = recipe_loader(datamodule.root, workdir / "recipe")
-
-    print(f"device: {torch.cuda.get_device_name() if device == 'cuda' else 'cpu'}, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}, {steps} steps x {args.repeats} repeats, "
-          f"seconds per {EPOCH_STEPS}-step epoch (median)\n")
+    print(f"seconds per {EPOCH_STEPS}-step epoch (median)\n")
 
     base = interleaved({
         "vaelab": lambda: time_vaelab(datamodule, Gaussian(20), ELBO(), 1, steps, device, workdir),

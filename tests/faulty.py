@@ -37,3 +37,26 @@ class NoElbo(ELBO):
 
     def forward(self, vae, x, S):
         return super().forward(vae, x, S).loss
+
+
+class NeedsWidth(BatchFirstReference):
+    """A user's reference whose constructor requires an argument, `width`, that a config may leave out."""
+
+    def __init__(self, width: int):
+        self.width = width
+
+
+class BadWidth(NeedsWidth):
+    """A user's reference whose constructor raises TypeError on a value its signature lets through."""
+
+    def __init__(self, width: int = 1):
+        super().__init__(width + "")
+
+
+class NeedsModule(ELBO):
+    """A user's objective whose constructor imports a module that is not installed."""
+
+    def __init__(self, analytic_kl: bool = True):
+        import vaelab_nowhere  # noqa: F401
+
+        super().__init__(analytic_kl)

@@ -2,6 +2,9 @@
 here, so that a Lightning release that changes one fails these tests (and pyproject.toml's pin says which
 releases passed)."""
 
+import subprocess
+import sys
+
 import lightning.pytorch as L
 import pandas as pd
 import torch
@@ -74,10 +77,13 @@ def test_lightning_speaks_once_without_advertising_under_a_configured_root_logge
 
     from vaelab.compat import quiet_lightning
 
+    fresh = subprocess.run([sys.executable, "-c", "import logging, lightning; print(any(type(h) is logging.StreamHandler "
+                            "for h in logging.getLogger('lightning').handlers))"], capture_output=True, text=True)
+    assert fresh.stdout.strip() == "True", fresh.stderr   # Lightning's "INFO: ..." console, added on import
     own = logging.getLogger("lightning")
     kept = list(own.handlers)
+    own.addHandler(logging.StreamHandler())   # as on import: an earlier test in this process may have quietened it
     try:
-        assert any(type(h) is logging.StreamHandler for h in own.handlers)   # Lightning's "INFO: ..." console
         caplog.set_level(logging.INFO)       # a root handler, as Hydra's job logging gives
         quiet_lightning()
         assert not any(type(h) is logging.StreamHandler for h in own.handlers)
@@ -86,8 +92,7 @@ def test_lightning_speaks_once_without_advertising_under_a_configured_root_logge
         assert [r.getMessage() for r in caplog.records if r.name.startswith("lightning")] == [
             "GPU available: False, used: False"]
     finally:
-        for handler in kept:
-            own.addHandler(handler)
+        own.handlers = kept
 
 
 def test_warnings_raised_inside_lightning_that_users_cannot_act_on_are_filtered_by_name():

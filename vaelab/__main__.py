@@ -8,15 +8,13 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ValueType
-from hydra.errors import OverrideParseException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from vaelab.errors import ConfigError, refusal
+from vaelab.overrides import check_command_line
 from vaelab.paths import CONF
-from vaelab.preflight import check_choices, discard
+from vaelab.preflight import discard
 from vaelab.resolvers import register_resolvers
 from vaelab.schema import check_run
 
@@ -36,18 +34,22 @@ def main(cfg: DictConfig):
     try:
         check_run(cfg)  # the top-level keys' types: before Lightning and torch load
         from vaelab.compat import quiet_lightning
-        from vaelab.run import train
+        from vaelab.lifecycle import lifecycle
+        from vaelab.run import BEST, train
 
         quiet_lightning()
-
-        return train(cfg)
+        with lifecycle(cfg) as record:  # the folder's lock; skip, continue or redo; status.json
+            if record.todo:
+                metrics, objects = train(cfg)
+                record.done(metrics.get(BEST), collapse=objects["collapse"].found)
+        return record.result
     except BaseException as e:
         if refusal(e) is None:
             fault_exit(e, cfg)
             raise
         hydra_cfg = HydraConfig.get()
         if hydra_cfg.mode == RunMode.MULTIRUN:
-            from vaelab.status import write_status
+            from vaelab.lifecycle import write_status
 
             run_dir = Path(cfg.resume or hydra_cfg.runtime.output_dir)
             write_status(run_dir, "skipped", str(refusal(e)))
@@ -75,26 +77,10 @@ def fault_exit(e: BaseException, cfg: DictConfig):
         sys.exit(f"vaelab: {e.strerror or e}: {e.filename or where}")
 
 
-def command_line_choices(args):
-    """(group, option) for each config-group option named on the command line, sweeps expanded."""
-    try:
-        overrides = OverridesParser.create().parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
-    except OverrideParseException:
-        return  # Hydra reports bad syntax itself
-    for o in overrides:
-        if (CONF / o.key_or_group).is_dir() and not o.key_or_group.startswith("hydra") and not o.is_delete():
-            if o.value_type == ValueType.GLOB_CHOICE_SWEEP:
-                continue  # a glob picks existing options
-            values = o.sweep_iterator() if o.is_sweep_override() else [o.value()]
-            for value in values:  # a value is an option, or a list of them (logger=[csv,wandb])
-                yield from ((o.key_or_group, str(v)) for v in (value if isinstance(value, list) else [value])
-                            if v is not None and str(v) != "null")
-
-
 def cli():
-    """The command line: group options checked against the configs (a refusal exits 2), then `main`."""
+    """The command line: its overrides checked, grammar, group options and keys (a refusal exits 2), then `main`."""
     try:
-        check_choices(CONF, command_line_choices(sys.argv[1:]))
+        check_command_line(sys.argv[1:])
     except ConfigError as e:
         sys.exit(print(f"vaelab: {e}", file=sys.stderr) or 2)
     main()

@@ -7,12 +7,13 @@ or evaluated in silence.
 """
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
 import torch
 
-from vaelab.errors import ConfigError
+from vaelab.errors import ConfigError, said
 
 
 def tensors(tree, name: str = ""):
@@ -38,16 +39,18 @@ def load_checkpoint(path, key: str, remedy: str, optimizer: bool = False) -> dic
         return ConfigError(f"{key}={str(path)!r} is not accepted: {problem}; {remedy}")
 
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, KeyError) as e:  # the weights-only unpickler met a type it does not allow, or no pickle
-        if "Weights only load failed" not in str(e):
-            raise refuse(f"it is not a checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
-        first = str(e).strip().splitlines()
-        unsafe = next((line.strip() for line in first if "GLOBAL" in line or "Unsupported" in line), first[0] if first else "")
+        with warnings.catch_warnings():   # torch warns of a pickle protocol it does not write, then refuses it below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, KeyError) as e:  # the weights-only unpickler met a global it does not allow, or no pickle
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        unsafe = next((line for line in lines if "GLOBAL" in line), None)   # a class or function, named to be called
+        if unsafe is None:   # bytes that are no pickle torch writes (text, another format): nothing names code to run
+            detail = next((line for prior, line in zip(lines, lines[1:]) if "WeightsUnpickler error" in prior), None)
+            raise refuse(f"it is not a checkpoint ({detail or said(e)})") from None
         raise refuse(f"it holds objects that would run code when loaded ({unsafe}), so it is not loaded") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
-        raise refuse(f"it cannot be read, truncated or corrupted ({type(e).__name__}: {str(e).splitlines()[0][:120]})") \
-            from None
+        raise refuse(f"it cannot be read, truncated or corrupted ({said(e)})") from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise refuse("it is no Lightning checkpoint (no state_dict)")
     parts = {"weights are": checkpoint["state_dict"]}

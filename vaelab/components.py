@@ -12,7 +12,7 @@ import copy
 import torch
 from torch import nn
 
-from vaelab.errors import refused
+from vaelab.errors import refused, said
 from vaelab.objectives.base import Estimate
 from vaelab.references import NAMED
 from vaelab.rng import seeded
@@ -21,12 +21,6 @@ from vaelab.schema import constructed, plain
 
 def target(component) -> str:
     return f"{type(component).__module__}.{type(component).__qualname__}"
-
-
-def raised(error: Exception) -> str:
-    """What `error` says, in one line."""
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
 def dry_batch(vae, S: int) -> torch.Tensor:
@@ -50,7 +44,7 @@ def check_components(vae: nn.Module, objective: nn.Module, S: int):
             estimate = objective(vae, x, S)
         except Exception as e:  # noqa: BLE001 - any failure of a user's code on a valid batch is the refusal
             raise refused("loss._target_", target(objective), f"an objective that runs: on a batch of {len(x)}, S={S}, "
-                          f"it raised {raised(e)}") from e
+                          f"it raised {said(e)}") from e
     ok = isinstance(estimate, Estimate) and torch.is_tensor(estimate.loss) and estimate.loss.dim() == 0
     if not ok or not torch.is_tensor(estimate.elbo) or tuple(estimate.elbo.shape) != (len(x),):
         shape = tuple(estimate.elbo.shape) if ok and torch.is_tensor(estimate.elbo) else None
@@ -66,7 +60,7 @@ def check_reference(reference, vae, x, S: int):
         draws = reference.sample(vae, x, S)
     except Exception as e:  # noqa: BLE001 - any failure of a user's code on a valid batch is the refusal
         raise refused("loss.reference", target(reference), "a reference whose sample(vae, x, S) runs: it raised "
-                      f"{raised(e)}") from e
+                      f"{said(e)}") from e
     z = getattr(draws, "z", None)
     shape = tuple(z.shape) if torch.is_tensor(z) else None
     if shape != expected:
@@ -77,11 +71,18 @@ def check_reference(reference, vae, x, S: int):
                       "loss holds r fixed (z.requires_grad is True)")
 
 
-def check_optimizer(optimizer):
-    """Build the configured optimiser (a `_partial_` node; None: the module's Adam) once over a single parameter, so
-    that torch refuses what it cannot run (`++optimizer.lr=-1`, betas outside [0, 1)) before any work, the refusal
+def check_optimizers(cfg):
+    """Build the configured optimiser and the prior's (`_partial_` nodes; None: the module's Adam, no prior's) once
+    over a single parameter, and the learning-rate schedule over the optimiser, so that torch refuses what it cannot
+    run (`++optimizer.lr=-1`, betas outside [0, 1), a schedule without its milestones) before any work, the refusal
     naming the key, as `lr=-1` is refused."""
-    if optimizer is None:
-        return
-    node = {k: v for k, v in plain(optimizer).items() if k != "_partial_"}
-    constructed(node, "optimizer", params=[nn.Parameter(torch.zeros(1))])
+    params = [nn.Parameter(torch.zeros(1))]
+    built = {key: constructed(bare(cfg[key]), key, params=params)
+             for key in ("optimizer", "prior_optimizer") if cfg.get(key) is not None}
+    if cfg.get("scheduler") is not None:
+        constructed(bare(cfg.scheduler), "scheduler", optimizer=built.get("optimizer") or torch.optim.Adam(params))
+
+
+def bare(node) -> dict:
+    """A `_partial_` node as a plain one, to be built with the arguments its code passes."""
+    return {k: v for k, v in plain(node).items() if k != "_partial_"}

@@ -34,3 +34,9 @@ def refusal(exception: BaseException) -> ConfigError | None:
     while exception is not None and not isinstance(exception, ConfigError):
         exception = exception.__cause__
     return exception
+
+
+def said(error: BaseException) -> str:
+    """What `error` says, in one line: its type and the first line of its message (cut at 200 characters)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__

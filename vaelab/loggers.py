@@ -3,12 +3,15 @@ to summarise it: W&B's summary keeps the best val/elbo, TensorBoard's HParams ta
 
 import csv
 import io
+import os
 import secrets
+import typing
 from pathlib import Path
 
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
 from vaelab.compat import continue_csv, csv_writer_opened
+from vaelab.errors import ConfigError
 
 BEST = "val/elbo_best"
 RESULTS = ("test/elbo", "test/nll", "test/collapsed")
@@ -18,13 +21,29 @@ class ResumableWandbLogger(WandbLogger):
     """WandbLogger whose W&B run id lives in `id_file`: a new run writes a fresh id there, a run started
     again in the same directory reads it back and continues that W&B run (Lightning passes resume='allow')."""
 
-    def __init__(self, id_file, **kwargs):
+    def __init__(self, id_file, tags: list[str] | None = None, **kwargs):
         path = Path(id_file)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_hex(6) + "\n")
-        super().__init__(id=path.read_text().strip(), **kwargs)
+        super().__init__(id=path.read_text().strip(), tags=tags, **kwargs)
         self.defined = False
+
+    @staticmethod
+    def preflight():
+        """Refuse a WANDB_MODE that W&B's own settings refuse, naming the modes they accept (wandb.Settings.mode's
+        values): wandb.init would refuse it only after the run folder is written."""
+        mode = os.environ.get("WANDB_MODE")
+        if mode is None:
+            return
+        import wandb
+
+        try:
+            wandb.Settings(mode=mode)
+        except ValueError:   # pydantic's ValidationError
+            accepted = typing.get_args(wandb.Settings.model_fields["mode"].annotation)
+            raise ConfigError(f"WANDB_MODE={mode!r} is not accepted: one of {', '.join(accepted)} (the environment "
+                              "variable sets W&B's mode)") from None
 
     @property
     def experiment(self):

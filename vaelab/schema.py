@@ -5,8 +5,9 @@ validates the node against it as a structured config (`S=1.5` is no int, `lr=abc
 top-level keys the dataclass is `Run`; for a `_target_` node (a data set, latent, loss, likelihood, network,
 the trainer, a callback, a logger) it is made from the target's signature, its parameters and their type
 hints. A key the reader does not take is refused, naming the nearest one it does (`trainer.max_epoch`:
-did you mean `trainer.max_epochs`?). Refusals raised by a constructor name its own parameter; `under(key)`
-names them as config keys, the one place where library errors meet config keys.
+did you mean `trainer.max_epochs`?). What a target reads besides its arguments (an environment variable) it checks
+in a static `preflight()`, called with its node. Refusals raised by a constructor name its own parameter;
+`under(key)` names them as config keys, the one place where library errors meet config keys.
 """
 
 import collections.abc
@@ -22,11 +23,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
+from hydra.errors import InstantiationException
 from hydra.utils import get_object, instantiate
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ValidationError
 
-from vaelab.errors import refusal, refused
+from vaelab.errors import refusal, refused, said
 
 GROUPS = ("dataset", "likelihood", "latent", "loss", "net", "optimizer", "prior_optimizer", "scheduler", "trainer", "logger",
           "callbacks", "paths", "extras")
@@ -101,6 +103,16 @@ def signature_schema(target, given=()) -> tuple[type, bool]:
     return dataclasses.make_dataclass(f"{getattr(target, '__name__', 'target')}Config", fields), open_ended
 
 
+def required(target, given=()) -> list[str]:
+    """The keyword parameters of `target` without a default, except those in `given` (that code passes itself)."""
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):   # a builtin without a signature
+        return []
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in parameters if p.kind in keyword and p.default is p.empty and p.name not in given]
+
+
 def check_values(values: dict, schema: type, prefix: str, reader: str, open_ended: bool = False):
     """Refuse a key of `values` that `schema` has no field for (unless `open_ended`), naming the nearest field,
     and a value that OmegaConf cannot take as its field's type. `prefix` is the node's config key."""
@@ -154,10 +166,19 @@ def check_target(node: dict, key: str, given=()):
         raise refused(f"{key}._target_", node["_target_"], "an importable class or function") from None
     schema, open_ended = signature_schema(target, given)
     values = {k: v for k, v in node.items() if k not in HYDRA_KEYS}
+    if not node.get("_partial_") and "_args_" not in node:   # a partial node's code passes the rest
+        lacking = [name for name in required(target, given) if name not in values]
+        if lacking:
+            raise refused(f"{key}._target_", node["_target_"], f"a target given its required arguments; the node lacks "
+                          f"{', '.join(lacking)} ({' '.join(f'+{key}.{name}=...' for name in lacking)})")
     for name, value in values.items():
         for inner in targets(value):
             check_target(inner, f"{key}.{name}")
     check_values(values, schema, key, node["_target_"], open_ended)
+    preflight = inspect.getattr_static(target, "preflight", None)
+    if isinstance(preflight, staticmethod | classmethod):   # what the target reads besides its arguments
+        with named(key):
+            target.preflight()
 
 
 def check_targets(node, key: str):
@@ -178,7 +199,7 @@ def check_kwargs(node, key: str, target, given=()):
 
 
 @contextmanager
-def under(key: str):
+def named(key: str):
     """Within: a refusal raised by a constructor, naming its own parameter, names it as a key of config node `key`."""
     try:
         yield
@@ -187,6 +208,23 @@ def under(key: str):
         if found is None:
             raise
         raise found.under(key) from e
+
+
+@contextmanager
+def under(key: str):
+    """As `named`; and a node that Hydra cannot instantiate, its constructor raising TypeError, ImportError or
+    AttributeError (an argument it cannot take, a module it cannot import), is refused naming the node (Hydra's
+    `full_key`, within `key`)."""
+    with named(key):
+        try:
+            yield
+        except InstantiationException as e:
+            if refusal(e) is not None or not isinstance(e.__cause__, TypeError | ImportError | AttributeError):
+                raise
+            target = re.search(r"target '([^']+)'", str(e))
+            node = re.search(r"^full_key: (\S+)$", str(e), re.MULTILINE)
+            raise refused(f"{node[1] if node else key}._target_", target[1] if target else None,
+                          f"a target that builds from its node: it raised {said(e.__cause__)}") from e
 
 
 @contextmanager
@@ -206,7 +244,7 @@ def constructed(node, key: str, **kwargs):
     refusal names the key without which it accepts the node (Lightning's Trainer says `No supported gpu backend
     found!` for accelerator=gpu on a machine without one, naming no key)."""
     try:
-        with under(key):
+        with named(key):
             return instantiate(node, **kwargs)
     except Exception as e:
         if refusal(e) is not None:

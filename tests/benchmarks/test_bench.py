@@ -1,9 +1,11 @@
 """The benchmark runs at a tiny size and prints its tables (timings are its output, not asserted)."""
 
+import re
 
 import pytest
 
 from benchmarks import bench
+from vaelab.objectives.base import LATENT_KINDS
 
 
 @pytest.mark.requires_data
@@ -23,3 +25,16 @@ def test_bench_refuses_a_bad_count_before_any_timing(capsys, argument):
         bench.main(argument)
     assert exit.value.code == 2
     assert "is not accepted: a positive integer" in capsys.readouterr().err
+
+
+@pytest.mark.requires_data
+def test_bench_times_every_supported_estimator_against_reinforce(capsys):
+    bench.main(["--estimators-only", "--steps", "2", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "| estimator, S=4, batch 128, MLP [200, 200] |" in out
+    for kind in LATENT_KINDS:
+        found = bench.supported(kind, 4)
+        assert "reinforce" in found and ("disarm" in found) == (kind == "binary"), kind   # as the objectives declare
+        rows = re.findall(rf"^\| latent={kind}, loss=(\w+) \| [\d.]+ \| ([\d.]+x)", out, re.M)
+        assert sorted(name for name, _ in rows) == sorted(found), kind   # each supported one, once, and no other
+        assert dict(rows)["reinforce"] == "1.00x", kind

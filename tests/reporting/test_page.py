@@ -1,6 +1,7 @@
 """The benchmark's grid is every valid (estimator, latent, S) and nothing else, and the results page renders
 from a tiny sweep of real runs with its numbers read from them."""
 
+import json
 import re
 
 import numpy as np
@@ -77,8 +78,11 @@ def test_estimators_grid_lists_gumbel_vimco_and_elbo_where_they_apply(found):
 
 
 def test_hierarchy_grid_is_every_estimator_with_a_multi_layer_form(found, capsys):
-    assert sweep.grid(sweep.sweep_spec("hierarchy"), {}, found) == {
-        ("binary2_linear", 4): ["reinforce", "vargrad", "variance", "vimco", "gumbel"]}
+    [(key, losses)] = sweep.grid(sweep.sweep_spec("hierarchy"), {}, found).items()
+    assert sweep.latent_support("binary2_linear") == ("binary", 2)
+    assert key == ("binary2_linear", 4) and set(losses) == {name for name, (objective, _) in found.items()
+                                                            if not objective.problems("binary", 4, 2)}
+    assert {"reinforce", "vimco", "gumbel", "rebar", "relax"} <= set(losses) and "disarm" not in losses
     given, _ = sweep.given_values(["loss=disarm,gumbel"])
     assert sweep.grid(sweep.sweep_spec("hierarchy"), given, found) == {("binary2_linear", 4): ["gumbel"]}
     assert "left out loss=disarm latent=binary2_linear S=4: L=2 stochastic layers are not supported" in capsys.readouterr().err
@@ -306,3 +310,62 @@ def test_a_report_that_cannot_be_made_is_refused_in_one_line_before_any_file_is_
         sweep.main(command)
     sw.chmod(0o755)
     assert not (sw / "results.csv").exists() and not markdown.exists() and not markdown.with_suffix("").exists()
+
+
+@pytest.fixture(scope="module")
+def protocol_panel(tmp_path_factory):
+    """`sweep.py dong2020` (the DisARM protocol) cut to two estimators and six steps on the digits, evaluated every
+    three steps."""
+    where = tmp_path_factory.mktemp("protocol")
+    python("sweep.py", "dong2020", "--dir", str(where / "dong"), "dataset=digits", "loss=disarm,reinforce",
+           "trainer.max_steps=6", "trainer.val_check_interval=3", "trainer.log_every_n_steps=3", "nll_samples=5",
+           "callbacks.bounds.samples=5", cwd=where)
+    return where / "dong"
+
+
+def table_rows(text):
+    """Each row of each markdown table in `text`: its cells, then {column title: cell}."""
+    header = None
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
+        if cells is None or set(cells[0]) <= {"-", ":"}:
+            header = header if cells else None
+            continue
+        if header is None:
+            header = cells
+            continue
+        yield [*cells, dict(zip(header, cells))]
+
+
+def test_the_protocol_panel_says_its_budget_and_shows_the_evaluations_against_step(tiny_sweep, protocol_panel, tmp_path):
+    markdown = tmp_path / "results.md"
+    text = page.write_page(tiny_sweep / "sw", markdown, panels=[protocol_panel])
+    results = pd.read_csv(protocol_panel / "results.csv").set_index("loss")
+    assert set(results.status) == {"done"} and set(results.index) == {"disarm", "reinforce"}
+    assert "## The DisARM protocol, at 6 of its 1,000,000 steps" in text and "full budget" not in text
+    for loss, row in results.iterrows():
+        [cells] = [cells for cells in table_rows(text) if cells[0] == loss and "test bound (nats)" in cells[-1]]
+        assert cells[-1]["train ELBO (nats)"] == f"{row['eval/train_elbo']:.2f}"
+        assert cells[-1]["test bound (nats)"] == f"{row['eval/test_bound']:.2f}"
+        assert f"{loss} {1e6 * row['cost/sec_per_step'] / 3600:.1f} h" in text
+    for metric in ("train_elbo", "test_bound"):
+        png = markdown.with_suffix("") / f"dong2020_{metric}_vs_step.png"
+        assert png.is_file() and f"](results/{png.name})" in text
+
+
+def test_the_page_names_the_commit_the_runs_trained_with(tiny_sweep, tmp_path):
+    """Each run records the commit of the code it ran in status.json; the page states those, not the report's."""
+    from vaelab.lifecycle import code_commit, write_status
+    from vaelab.reporting.provenance import commits
+
+    text = (tiny_sweep / "docs" / "results.md").read_text()
+    assert f"- commit `{code_commit()}`; sweep started" in text
+    old, new, bare = (tmp_path / name for name in ("old", "new", "bare"))
+    for folder, commit in ((old, "1111111"), (new, "2222222"), (bare, None)):
+        folder.mkdir()
+        write_status(folder, "done")
+        record = json.loads((folder / "status.json").read_text())
+        record["owner"]["commit"] = commit
+        (folder / "status.json").write_text(json.dumps(record))
+    assert commits([new, old, bare]) == "`1111111`, `2222222`"
+    assert commits([bare]) == f"`{code_commit()}` (the report's: the runs recorded none)"

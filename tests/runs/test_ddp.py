@@ -12,7 +12,7 @@ import torch
 
 from vaelab.data import Digits
 from vaelab.data.base import Batches
-from vaelab.evaluate import load_run
+from vaelab.finished import load_run
 
 RUN = ["dataset=digits", "dataset.binarize=none", "dataset.val_size=201", "dataset.test_size=299",  # uneven shards
        "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp", "trainer.max_epochs=1",

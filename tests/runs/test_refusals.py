@@ -38,6 +38,11 @@ REFUSED = [
                  "loss, net, optimizer, prior_optimizer, scheduler, trainer, logger, callbacks, paths, extras"),
     (["lr=0"], "lr=0 is not accepted: a positive learning rate"),
     (["++optimizer.lr=-1"], "optimizer.lr=-1 is not accepted: torch.optim.Adam refuses it: Invalid learning rate: -1"),
+    (["scheduler=multistep", "~scheduler.milestones"], "scheduler={'_target_': 'torch.optim.lr_scheduler.MultiStepLR', "
+     "'gamma': 0.1} is not accepted: torch.optim.lr_scheduler.MultiStepLR refuses it: MultiStepLR.__init__() missing 1 "
+     "required positional argument: 'milestones'"),
+    (["+prior_optimizer._target_=torch.optim.SGD", "+prior_optimizer._partial_=true", "+prior_optimizer.lr=-2"],
+     "prior_optimizer.lr=-2 is not accepted: torch.optim.SGD refuses it: Invalid learning rate: -2"),
     (["dataset.batch_size=0"], "dataset.batch_size=0 is not accepted: a positive integer"),
     (["dataset.batch_size=1.5"], "dataset.batch_size=1.5 is not accepted: an integer"),
     (["dataset.val_size=0"], "dataset.val_size=0 is not accepted: a positive integer"),

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from vaelab.lifecycle import RunBusy, held, locked, status_of, write_status
 from vaelab.reporting.report import write_report
-from vaelab.status import RunBusy, held, locked, status_of, write_status
 
-HOLD = "import sys, time; from vaelab.status import held; h = held(sys.argv[1], 'resume'); h.__enter__(); " \
+HOLD = "import sys, time; from vaelab.lifecycle import held; h = held(sys.argv[1], 'resume'); h.__enter__(); " \
        "print('held', flush=True); time.sleep(600)"
 
 

@@ -15,8 +15,8 @@ from hydra import compose, initialize_config_dir
 
 from tests.conftest import ROOT
 from tests.wandb_records import offline_run
+from vaelab.lifecycle import write_status
 from vaelab.resolvers import NAME_BYTES, short_name
-from vaelab.status import write_status
 
 TINY = ["dataset=digits", "latent=discrete", "S=2", "trainer.max_epochs=2", "trainer.limit_train_batches=3",
         "trainer.limit_val_batches=2", "trainer.limit_test_batches=2", "trainer.log_every_n_steps=1"]
@@ -64,13 +64,14 @@ def test_multirun_runs_every_combination_in_its_own_dir_skipping_invalid_and_sur
     found = runs(grid)
     assert len(found) == 8 and len({job.name for job in found}) == 8
     for job, (overrides, status) in found.items():
-        if overrides["loss"] == "elbo":
+        if overrides["trainer.precision"] == "bogus":  # the trainer is checked before the estimator is built
+            assert status == ["skipped"]
+            assert "trainer.precision='bogus'" in recorded(job)["error"]
+            assert not (job / "csv").exists()
+        elif overrides["loss"] == "elbo":
             assert status == ["skipped"]
             assert "latent=discrete" in recorded(job)["error"]
             assert not (job / "csv").exists()
-        elif overrides["trainer.precision"] == "bogus":
-            assert status == ["skipped"]
-            assert "trainer.precision='bogus'" in recorded(job)["error"]
         else:
             assert status == ["done"]
             metrics = pd.read_csv(job / "csv" / "metrics.csv")

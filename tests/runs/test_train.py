@@ -109,7 +109,7 @@ def test_objective_state_is_checkpointed(train, overrides, keys):
 def test_compile_trains_compiled_nets_whose_checkpoint_an_uncompiled_model_loads(train, monkeypatch, tmp_path_factory):
     import torch
 
-    from vaelab.evaluate import load_run
+    from vaelab.finished import load_run
 
     cache = tmp_path_factory.mktemp("inductor")
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(cache))  # what torch.compile writes shows it ran

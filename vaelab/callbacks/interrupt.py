@@ -2,8 +2,9 @@
 
 import lightning.pytorch as L
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from vaelab.status import INTERRUPTS
+INTERRUPTS = (KeyboardInterrupt, SIGTERMException, SystemExit)   # SystemExit: a scheduler's requeue (submitit)
 
 
 class InterruptCheckpoint(L.Callback):

@@ -1,22 +1,25 @@
 """What the objectives that learn their control variates share (REBAR, RELAX, Double-CV, RODEO).
 
-Each builds the encoder-gradient estimate g = d ELBO / d l per datum, l the encoder's output logits, as a
-differentiable function of its own parameters psi (eta, temperature, networks, scales). The encoder gets g
-(detached) through l, the decoder (and a learned prior) grad log p(x, b) at the hard draws b ~ q, so the
-model's gradient is the estimator's alone. `Estimate.surrogate` is sum_psi psi * d/dpsi E||g||^2, detached
-factor: its gradient is the gradient of the variance (the mean of g does not depend on psi, so minimising
-E||g||^2 minimises Var g) and it reaches psi only. The variance minimised is that of the gradient with respect
-to the logits, summed over coordinates and averaged over the batch, where Grathwohl et al. (2018) take the
-encoder weights': the two share their mean, and the logits' costs one double backward per step, not one per
-weight tensor.
+Each builds the encoder-gradient estimate g_k = d ELBO / d l_k, l_k the logits of stochastic layer k (the encoder's
+output for the first; for a layer drawn given the one before it, the inference network's output at each draw), as a
+differentiable function of its own parameters psi (eta, temperature, networks, scales). The encoder and the
+inference networks get g (detached) through l, the decoder, the generative networks and a learned prior
+grad log p(x, b) at the hard draws b ~ q, so the model's gradient is the estimator's alone. `Estimate.surrogate` is
+sum_psi psi * d/dpsi E||g||^2, detached factor: its gradient is the gradient of the variance (the mean of g does
+not depend on psi, so minimising E||g||^2 minimises Var g) and it reaches psi only. The variance minimised is that
+of the gradient with respect to every layer's logits, summed over coordinates and averaged over the batch, where
+Grathwohl et al. (2018) take the encoder weights': the two share their mean, and the logits' costs one double
+backward per step, not one per weight tensor.
 
-Off the support ({0,1}^D, one-hot vectors) f(z) = log p(x|z) + log p(z) - log q(z|x) is continued by the
-log-probabilities' formulas, linear in z: b . l - softplus(l) (binary), z . log softmax(l) (categorical).
+Off the support ({0,1}^D, one-hot vectors) f(z) = log p(x|z1) + log p(z) - log q(z|x) is continued by the
+log-probabilities' formulas, linear in each layer's z: b . l - softplus(l) (binary), z . log softmax(l)
+(categorical), with each layer's logits read from the layer it is conditioned on, relaxed or not.
 """
 
 import torch
 import torch.nn.functional as F
 
+from vaelab.hierarchical import Chain
 from vaelab.objectives.base import Estimate, Objective
 
 
@@ -28,11 +31,25 @@ def linear_log_prob(logits, z, kind):
     return (z * logits.log_softmax(-1)).sum((-2, -1))
 
 
-def log_weights(vae, x, z, logits):
-    """log p(x, z) and log q(z|x) at z, hard or relaxed, each [S, B]; q's logits as given."""
-    kind = vae.latent.kind
-    log_joint = vae.log_likelihood(x, z) + linear_log_prob(vae.prior().base_dist.logits, z, kind)
-    return log_joint, linear_log_prob(logits, z, kind)
+def layer_kinds(latent):
+    """Each stochastic layer's kind, z1 first."""
+    return getattr(latent, "kinds", (latent.kind,))
+
+
+def layered(dist, parts):
+    """(layer index, distribution of that layer given the layer drawn before it in `parts`) for each layer of a
+    posterior or prior; a one-layer latent's distribution is its one layer's."""
+    return zip(dist.order, dist.conditioned(parts)) if isinstance(dist, Chain) else [(0, dist)]
+
+
+def log_weights(vae, x, parts, logits):
+    """log p(x, z) and log q(z|x) at z given layer by layer (`parts`, z1 first, each hard or relaxed), each [n, B];
+    q's logits given per layer, p's read from `parts` by the prior's chain."""
+    kinds, latent = layer_kinds(vae.latent), vae.latent
+    z = latent.join(dict(enumerate(parts))) if latent.depth > 1 else parts[0]
+    log_prior = sum(linear_log_prob(p.base_dist.logits, parts[k], kinds[k]) for k, p in layered(vae.prior(), parts))
+    log_q = sum(linear_log_prob(logits[k], part, kinds[k]) for k, part in enumerate(parts))
+    return vae.log_likelihood(x, z) + log_prior, log_q
 
 
 def score(b, logits, kind):
@@ -60,29 +77,36 @@ def with_slopes(vae, x, b, logits):
     """f(b) (detached) and log p(x, b) at hard draws b, and the slope df/db there of f's linear continuation
     (detached): the Taylor coefficients of Double-CV and RODEO."""
     z = b.detach().requires_grad_()
-    log_joint, log_q = log_weights(vae, x, z, logits.detach())
+    log_joint, log_q = log_weights(vae, x, [z], [logits.detach()])
     f = log_joint - log_q
     (slope,) = torch.autograd.grad(f.sum(), z, retain_graph=True)
     return f.detach(), log_joint, slope
 
 
 class LearnedControlVariate(Objective):
-    """Base class: subclasses implement `logit_gradient(vae, x, S, logits) -> (g [B, ...], f [S, B], log_joint
-    [S, B])`, g differentiable in the objective's parameters; one stochastic layer."""
+    """Base class: subclasses implement `layer_gradients(vae, x, S) -> (logits, g, f [S, B], log_joint [S, B])`, the
+    logits l_k of each layer in the model's graph and g_k in their shape, differentiable in the objective's
+    parameters; or, for one layer, `logit_gradient(vae, x, S, logits) -> (g [B, ...], f, log_joint)` at the
+    encoder's logits."""
 
-    hierarchical = False  # the per-layer forms are not built
+    hierarchical = False  # unless a subclass builds the per-layer form
     score_function = True
 
     def logit_gradient(self, vae, x, S, logits):
         raise NotImplementedError
 
-    def forward(self, vae, x, S):
+    def layer_gradients(self, vae, x, S):
         logits = vae.posterior(x).base_dist.logits
+        g, f, log_joint = self.logit_gradient(vae, x, S, logits.detach().requires_grad_())
+        return [logits], [g], f, log_joint
+
+    def forward(self, vae, x, S):
         with torch.enable_grad():
-            g, f, log_joint = self.logit_gradient(vae, x, S, logits.detach().requires_grad_())
-            variance = g.pow(2).flatten(1).sum(1).mean()
+            logits, g, f, log_joint = self.layer_gradients(vae, x, S)
+            variance = sum(gk.pow(2).sum() for gk in g) / len(x)
             surrogate = self.variance_surrogate(variance)
-        terms = {"encoder": -(g.detach() * logits).flatten(1).sum(1).mean(), "decoder": -log_joint.mean()}
+        encoder = -sum((gk.detach() * lk).sum() for gk, lk in zip(g, logits)) / len(x)
+        terms = {"encoder": encoder, "decoder": -log_joint.mean()}
         return Estimate(loss=sum(terms.values()), elbo=f.mean(0), terms=terms, surrogate=surrogate,
                         metrics={"logit_grad_sq": variance.detach()})
 

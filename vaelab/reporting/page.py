@@ -16,16 +16,17 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from vaelab.paths import SWEEPS
-from vaelab.reporting.panels import panel
+from vaelab.reporting.panels import latents_in, panel
 from vaelab.reporting.provenance import provenance, sweep_name, unfinished
 from vaelab.reporting.report import ESTIMATOR, metrics, read_sweep
 from vaelab.reporting.style import PAGE_DPI as DPI
 from vaelab.reporting.style import panels, plt, styles
-from vaelab.reporting.tables import LATENTS, latent_table, main_S
+from vaelab.reporting.tables import COLUMNS, LATENTS, latent_table, main_S
 from vaelab.reporting.templates import sweep_text
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 OFF_SCALE = 5   # median absolute deviations below the median: a curve drawn off scale
+EVALUATIONS = ("eval/train_elbo", "eval/test_bound")   # a panel's curves against step, where its runs logged them
 
 
 def averaged(curves, runs, x, y):
@@ -125,6 +126,22 @@ def plot_curves(done, curves, kinds, S, x, y, xlabel, ylabel, path, logy=False):
         ax.set(xlabel=xlabel, ylabel=ylabel, yscale="log" if logy else "linear")
         legend(ax)
     return save(fig, path)
+
+
+def eval_plots(sweep_dir, figures) -> dict:
+    """{title: PNG} of a panel sweep's evaluation curves against step, one per `eval/` metric its runs logged (the
+    DisARM protocol's training ELBO and test bound, vaelab.callbacks.bounds); {} for a sweep that logged none."""
+    runs, _ = read_sweep(sweep_dir)
+    done = runs[runs.status == "done"]
+    name = sweep_name(sweep_dir, done) or Path(sweep_dir).name
+    plots = {}
+    for metric in [m for m in EVALUATIONS if m in done]:
+        curves = all_curves(sweep_dir, done, [metric])
+        label = COLUMNS[metric][0]
+        plots[f"{name}: {label} against training step"] = plot_curves(
+            done, curves, latents_in(done), main_S(done), "step", metric, "training step", label,
+            figures / f"{name}_{metric.split('/')[1]}_vs_step.png")
+    return plots
 
 
 def plot_against_S(done, kinds, path):
@@ -258,6 +275,8 @@ def write_page(sweep_dir, markdown, readme=None, figures_made=(), panels=()):
             done, curves, kinds, S, "step", "grad/encoder/variance", "training step", "encoder grad variance",
             figures / "grad_variance_vs_step.png", logy=True),
     }
+    for panel_dir in panels:
+        plots.update(eval_plots(panel_dir, figures))
     for source in map(Path, figures_made):
         plots[figure_title(source)] = small_png(source, figures / source.name)
     command = " ".join(["python sweep.py report", str(sweep_dir), "--markdown", str(markdown),

@@ -190,7 +190,7 @@ def save(image_or_figure, path: Path) -> Path:
 def manifolds(runs, path: Path, n: int = 20) -> Path:
     """The 2-D manifolds of `runs` (run directories or checkpoints) side by side in their order, lettered (a), (b),
     ... and named by their run, PAGE inches wide in all, written to `path` (a PDF beside it)."""
-    from vaelab.evaluate import load_run, run_name
+    from vaelab.finished import load_run, run_name
 
     images, shape = [], None
     for letter, run in zip(ascii_lowercase, runs):

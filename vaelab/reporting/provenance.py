@@ -4,20 +4,20 @@ machine, and the training and evaluation budget every run shared, read back from
 import os
 import platform
 import re
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vaelab.lifecycle import code_commit, read_status
 from vaelab.reporting.report import read_yaml
-from vaelab.status import read_status
 
 
-def git_commit(root):
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+def commits(dirs) -> str:
+    """The vaelab commit(s) the runs in `dirs` trained with, as their status.json recorded them; for runs that recorded
+    none, the commit of the code writing the report, said to be that."""
+    found = sorted({((read_status(d) or {}).get("owner") or {}).get("commit") or "" for d in dirs} - {""})
+    if found:
+        return ", ".join(f"`{c}`" for c in found)
+    return f"`{code_commit() or 'unknown'}` (the report's: the runs recorded none)"
 
 
 def cpu_model():
@@ -70,8 +70,13 @@ def budget(sweep_dir, done):
     activation = net["activation"]["_target_"].rsplit(".", 1)[-1]
     nets = f"an MLP encoder with hidden sizes {net['hidden']} ({activation}), the decoder mirroring it" \
         if net["hidden"] else "a linear encoder and decoder"
-    return (f"{trainer['max_epochs']} epochs of {per_epoch or 'all'} batches of {batch}, validation every "
-            f"{trainer.get('val_check_interval') or 1} epoch on {val_set}; {nets}; "
+    interval = trainer.get("val_check_interval") or 1
+    if trainer.get("check_val_every_n_epoch") is None and isinstance(interval, int):   # a step budget (max_steps)
+        training = f"{trainer['max_steps']} steps of batches of {batch}, validation every {interval} steps"
+    else:
+        training = f"{trainer['max_epochs']} epochs of {per_epoch or 'all'} batches of {batch}, validation every " \
+            f"{interval} epoch"
+    return (f"{training} on {val_set}; {nets}; "
             f"test ELBO (1 draw) and test NLL (k={cfg['nll_samples']} importance samples, draws seeded by batch) on "
             f"{test_set}")
 
@@ -103,7 +108,7 @@ def provenance(sweep_dir, runs, done):
     threads = os.environ.get("OMP_NUM_THREADS", "torch's default")
     counts = ", ".join(f"{n} {state}" for state, n in runs.status.value_counts().items())
     return [f"    {command}", "",
-            f"- commit `{git_commit(Path(__file__).parent)}`; sweep started {started}, "
+            f"- commit {commits(dirs)}; sweep started {started}, "
             f"its wall time {busy(spans) / 60:.1f} min (while any run was going) for {len(runs)} runs ({counts})",
             f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs, runs at a time: {jobs or 1}, "
             f"OMP_NUM_THREADS={threads}; GPU: {gpu_name()}",

@@ -9,9 +9,9 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from vaelab.errors import ConfigError
+from vaelab.lifecycle import read_status, status_of
 from vaelab.reporting.style import DPI, plt, styles
 from vaelab.reporting.style import panels as row_of_panels
-from vaelab.status import read_status, status_of
 
 SEED, ESTIMATOR = "seed", "loss"
 SECONDS_PER_EPOCH = "seconds_per_epoch"

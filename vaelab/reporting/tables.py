@@ -11,7 +11,10 @@ COLUMNS = {  # metric -> (column title, format of mean and std)
     "test/kl": ("test KL(q‖p)", "{:.2f}"),
     "grad/encoder/variance": ("encoder grad variance", "{:.3g}"),
     "grad/encoder/snr": ("encoder grad SNR", "{:.3f}"),
+    "eval/train_elbo": ("train ELBO (nats)", "{:.2f}"),       # the DisARM protocol's (vaelab.callbacks.bounds)
+    "eval/test_bound": ("test bound (nats)", "{:.2f}"),
     SECONDS_PER_EPOCH: ("s / epoch", "{:.1f}"),
+    "cost/sec_per_step": ("s / step", "{:.4f}"),
 }
 LATENTS = ("continuous", "discrete", "binary")   # the benchmark's latent kinds, in the page's order
 LABELS = {ESTIMATOR: "estimator", "loss.reference": "reference r"}   # a row key's column title
