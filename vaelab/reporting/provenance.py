@@ -102,6 +102,7 @@ def busy(spans):
 def provenance(sweep_dir, runs, done):
     """How the sweep's runs were made: its command, commit, start and wall time, machine, budget and data."""
     command, jobs = sweep_command(sweep_dir, done)
+    jobs = os.cpu_count() if jobs is not None and jobs < 0 else jobs   # joblib's -1: one job per CPU
     dirs = [d for d in (Path(sweep_dir) / r for r in runs.run) if (d / ".hydra").is_dir()]   # not jobs never started
     spans = [span(d) for d in dirs if d.joinpath("status.json").exists()]
     started = datetime.fromtimestamp(min(s for s, _ in spans), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
