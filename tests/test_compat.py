@@ -82,7 +82,13 @@ def test_lightning_speaks_once_without_advertising_under_a_configured_root_logge
     assert fresh.stdout.strip() == "True", fresh.stderr   # Lightning's "INFO: ..." console, added on import
     own = logging.getLogger("lightning")
     kept = list(own.handlers)
-    own.addHandler(logging.StreamHandler())   # as on import: an earlier test in this process may have quietened it
+    chain = [logging.getLogger(n) for n in ("lightning", "lightning.pytorch", "lightning.pytorch.utilities",
+                                            "lightning.pytorch.utilities.rank_zero")]
+    states = [(logger.level, logger.propagate, logger.disabled) for logger in chain]
+    for logger in chain:   # as on import: an earlier command run in this process may have set them otherwise
+        logger.setLevel(logging.NOTSET)
+        logger.propagate, logger.disabled = True, False
+    own.addHandler(logging.StreamHandler())
     try:
         caplog.set_level(logging.INFO)       # a root handler, as Hydra's job logging gives
         quiet_lightning()
@@ -93,6 +99,9 @@ def test_lightning_speaks_once_without_advertising_under_a_configured_root_logge
             "GPU available: False, used: False"]
     finally:
         own.handlers = kept
+        for logger, (level, propagate, disabled) in zip(chain, states):
+            logger.setLevel(level)
+            logger.propagate, logger.disabled = propagate, disabled
 
 
 def test_warnings_raised_inside_lightning_that_users_cannot_act_on_are_filtered_by_name():
