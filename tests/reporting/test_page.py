@@ -120,9 +120,11 @@ def test_every_run_of_the_benchmark_grid_steps_and_is_measured(found):
                 assert all(torch.isfinite(v) for v in stats.values()), (loss, kind, S, part, stats)
 
 
-def test_every_estimator_has_its_own_marker_and_line_style():
-    names = [f"loss{i}" for i in range(12)]
+def test_every_estimator_has_its_own_colour_and_marker_and_its_own_marker_and_line_style():
+    names = list(estimators())  # every loss config: the results page styles them together
     style = styles(names)
+    assert len(names) > 10  # more than one colour cycle, where the styles could repeat
+    assert len({(s["color"], s["marker"]) for s in style.values()}) == len(names)
     assert len({(s["marker"], s["linestyle"]) for s in style.values()}) == len(names)
 
 
