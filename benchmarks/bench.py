@@ -63,7 +63,7 @@ from vaelab.nets import mlp
 from vaelab.objectives import ELBO, DisARM, VarianceLoss
 from vaelab.objectives.base import LATENT_KINDS
 from vaelab.paths import CONF, SWEEPS
-from vaelab.run import callback_configs
+from vaelab.run import built_callbacks
 
 BATCH, HIDDEN, PIXELS = 128, (512, 256), 784
 LINEAR_BATCH, LINEAR_D = 50, 200   # the DisARM benchmark's linear model (vaelab/conf/experiment/dong2020_linear.yaml)
@@ -93,8 +93,7 @@ def train_config(output_dir):
         cfg = compose("train", overrides=[f"hydra.runtime.output_dir={output_dir}", "trainer.enable_progress_bar=false"],
                       return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
-        callbacks = [instantiate(callback) for callback in callback_configs(cfg.callbacks, cfg.trainer)]
-        return callbacks, instantiate(cfg.trainer.profiler)
+        return built_callbacks(cfg.callbacks, cfg.trainer), instantiate(cfg.trainer.profiler)
 
 
 def time_vaelab(datamodule, latent, objective, S, steps, device, log_dir, compile=False, hidden=HIDDEN):

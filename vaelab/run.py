@@ -31,16 +31,18 @@ from vaelab.lifecycle import RunStatus
 from vaelab.loggers import ResumableCSVLogger
 from vaelab.preflight import check_trainer
 from vaelab.resume import CHECKPOINT, continue_run, saved_run
-from vaelab.schema import check_targets
+from vaelab.schema import check_targets, constructed
 
 BEST = "val/elbo_best"   # the metric of the best checkpoint, what a sweeper maximises
 log = logging.getLogger("vaelab")
 
 
-def callback_configs(callbacks, trainer) -> list:
-    """The configs of a run's callbacks: every one in the callbacks group, except the progress bar where
-    trainer.enable_progress_bar is false (Lightning refuses a progress bar callback then)."""
-    return [c for name, c in callbacks.items() if name != "progress_bar" or trainer.enable_progress_bar]
+def built_callbacks(callbacks, trainer) -> list:
+    """A run's callbacks: every one in the callbacks group, except the progress bar where trainer.enable_progress_bar
+    is false (Lightning refuses a progress bar callback then). One that its class refuses is refused naming the key
+    (callbacks.checkpoint.mode=maxx, which Lightning's ModelCheckpoint raises on), before any work."""
+    return [constructed(c, f"callbacks.{name}", keys_named=True) for name, c in callbacks.items()
+            if name != "progress_bar" or trainer.enable_progress_bar]
 
 
 def flat_keys(cfg, choices):
@@ -91,6 +93,7 @@ def prepare(cfg: DictConfig) -> Prepared:
         check_targets(cfg.get(key), key)
     check_trainer(cfg.trainer)
     check_optimizers(cfg)
+    callbacks = built_callbacks(cfg.callbacks, cfg.trainer)
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in config.yaml; a log line would outlive a refusal
     try:
         module, datamodule = build(cfg, choices)
@@ -99,7 +102,6 @@ def prepare(cfg: DictConfig) -> Prepared:
             raise
         raise ConfigError(f"resume={str(run_dir)!r} is not accepted: its config.yaml does not fit this version of "
                           f"vaelab ({type(e).__name__}: {str(e).splitlines()[0]}); the folder is left as it was") from e
-    callbacks = [instantiate(c) for c in callback_configs(cfg.callbacks, cfg.trainer)]
     return Prepared(cfg, choices, run_dir, module, datamodule, callbacks, step)
 
 

@@ -18,7 +18,7 @@ import logging
 import re
 import types
 import typing
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
@@ -239,12 +239,13 @@ def quiet(logger: str, level: int = logging.WARNING):
         log.setLevel(before)
 
 
-def constructed(node, key: str, **kwargs):
-    """instantiate(node, **kwargs), its refusals named as keys of `key`; where the target itself raises, the
-    refusal names the key without which it accepts the node (Lightning's Trainer says `No supported gpu backend
-    found!` for accelerator=gpu on a machine without one, naming no key)."""
+def constructed(node, key: str, keys_named: bool = False, **kwargs):
+    """instantiate(node, **kwargs), its refusals named as keys of `key` (or as they are, with `keys_named`: vaelab's
+    callbacks name their config keys, `nonfinite` among them); where the target itself raises, the refusal names the
+    key without which it accepts the node (Lightning's Trainer says `No supported gpu backend found!` for
+    accelerator=gpu on a machine without one, naming no key)."""
     try:
-        with named(key):
+        with nullcontext() if keys_named else named(key):
             return instantiate(node, **kwargs)
     except Exception as e:
         if refusal(e) is not None:

@@ -78,6 +78,8 @@ REFUSED = [
     (["nonfinite=maybe"], "nonfinite='maybe' is not accepted: one of stop, skip"),
     (["callbacks.nonfinite.every_n_steps=0"], "callbacks.nonfinite.every_n_steps=0 is not accepted: null (every step on the CPU, "
                                                "every log_every_n_steps on an accelerator) or a positive integer"),
+    (["callbacks.checkpoint.mode=maxx"], "callbacks.checkpoint.mode='maxx' is not accepted: "
+     "lightning.pytorch.callbacks.ModelCheckpoint refuses it: `mode` can be min, max but got maxx"),
     (["compile=yes"], "compile='yes' is not accepted: true or false"),
     (["trainer.enable_progress_bar=true", "callbacks.progress_bar.metrics=train/loss"],
      "callbacks.progress_bar.metrics='train/loss' is not accepted: a list, each item a string"),
