@@ -4,6 +4,7 @@
     python sweep.py report SWEEP_DIR        results.csv, summary.md and plots for any sweep's directory
     python sweep.py report SWEEP_DIR --markdown docs/results.md     and the results page (vaelab.reporting.page)
     python sweep.py report SWEEP_DIR --markdown docs/results.md --readme README.md   and the README's headline table
+    python sweep.py report SWEEP_DIR --into docs/results.md     the sweep as a panel of that page, the rest kept
 
 A sweep file's `grid` names latents and S; the runs are every loss config whose objective accepts each pair
 (benchmark: every estimator per latent kind; estimators: one latent; fig5: four losses and their manifolds).
@@ -27,6 +28,7 @@ from hydra.errors import OverrideParseException
 from omegaconf import OmegaConf
 
 from vaelab.errors import ConfigError, require
+from vaelab.lifecycle import status_of
 from vaelab.paths import CONF, SWEEPS
 from vaelab.reporting.report import run_dirs, write_report
 from vaelab.resolvers import SWEEP_GROUP
@@ -189,6 +191,27 @@ def check_report(sweep_dir, markdown, readme, figures, panels):
                 "(run it with callbacks=[default,diagnostics], as vaelab/conf/sweep/benchmark.yaml does)")
 
 
+def check_section(sweep_dir, page, others):
+    """Refuse, before anything is written, a panel written into a page that is missing or cannot be written, from a
+    folder without runs, or given with the flags of a whole page (`others`: {flag: its value})."""
+    for flag, value in others.items():
+        require(not value, flag, str(value), "no other output with --into, which rewrites one section of a page")
+    require(page.is_file() and writable(page), "--into", str(page), "an existing results page this user can write "
+            "(python sweep.py report SWEEP --markdown PAGE writes one)")
+    require(writable(sweep_dir) and any(status_of(run) == "done" for run in run_dirs(sweep_dir)), "report",
+            str(sweep_dir), "a sweep's folder, writable by this user, holding a finished run (status.json: done)")
+
+
+def section(sweep_dir, page):
+    """The sweep's report in its folder, and its panel written into the results page `page` (its section replaced in
+    place, or added before the page's plots); the rest of the page is left as it was."""
+    from vaelab.reporting.page import write_section
+
+    write_report(sweep_dir)
+    write_section(sweep_dir, page)
+    print(f"vaelab: wrote the {Path(sweep_dir).name} panel into {page}", file=sys.stderr)
+
+
 def report(sweep_dir, markdown=None, readme=None, figures=(), panels=()):
     """results.csv, summary.md and plots in the sweep's directory; with `markdown`, also the results page (and, with
     `readme`, that README's headline table between its results markers), showing `figures` (PNGs) after its own
@@ -219,11 +242,20 @@ def main(argv=None):
                         help="with --markdown: a PNG to show on the page too, e.g. sweeps/fig5/stojanovic_fig5.png")
     parser.add_argument("--panel", type=Path, action="append", default=[],
                         help="with --markdown: another sweep's directory shown as a panel, e.g. sweeps/references")
+    parser.add_argument("--into", type=Path,
+                        help="report: write the sweep as a panel into this existing page, replacing its section there")
     options = parser.parse_intermixed_args(argv)
+    require(options.name == "report" or not options.into, "--into", str(options.into), "with report only")
     if options.name == "report":
         require(len(options.args) == 1, "report", " ".join(options.args), "one sweep directory")
-        check_report(Path(options.args[0]), options.markdown, options.readme, options.figure, options.panel)
-        report(Path(options.args[0]), options.markdown, options.readme, options.figure, options.panel)
+        sweep_dir = Path(options.args[0])
+        if options.into:
+            check_section(sweep_dir, options.into, {"--markdown": options.markdown, "--readme": options.readme,
+                                                    "--figure": options.figure, "--panel": options.panel})
+            section(sweep_dir, options.into)
+        else:
+            check_report(sweep_dir, options.markdown, options.readme, options.figure, options.panel)
+            report(sweep_dir, options.markdown, options.readme, options.figure, options.panel)
         return 0
     sweep_dir = options.dir or Path("sweeps") / options.name
     code = run(options.name, options.args, sweep_dir)

@@ -355,6 +355,49 @@ def test_the_protocol_panel_says_its_budget_and_shows_the_evaluations_against_st
         assert png.is_file() and f"](results/{png.name})" in text
 
 
+def test_a_panel_written_into_a_page_is_the_section_the_whole_page_gives_it_and_the_rest_is_kept(
+        tiny_sweep, protocol_panel, tmp_path):
+    """`report SWEEP --into PAGE` adds the sweep's panel to a page made without it, as the whole page made with
+    `--panel SWEEP` shows it; run again, it replaces that section in place and touches no other line."""
+    markdown = tmp_path / "results.md"
+    alone = page.write_page(tiny_sweep / "sw", markdown)
+    assert sweep.main(["report", str(protocol_panel), "--into", str(markdown)]) == 0
+    into = markdown.read_text()
+    begin, end = page.panel_markers(protocol_panel)
+    section = into[into.index(begin): into.index(end) + len(end) + 2]
+    assert into.replace(section, "", 1) == alone
+    assert "## The DisARM protocol, at 6 of its 1,000,000 steps" in section and "![" in section
+    assert f"Written by `python sweep.py report {protocol_panel} --into {markdown}`." in section
+    assert section in page.write_page(tiny_sweep / "sw", markdown, panels=[protocol_panel])
+    for metric in ("train_elbo", "test_bound"):
+        assert (markdown.with_suffix("") / f"dong2020_{metric}_vs_step.png").is_file()
+    markdown.write_text(alone.replace("## Plots", f"{begin}\nstale\n{end}\n\n## Plots"))
+    assert sweep.main(["report", str(protocol_panel), "--into", str(markdown)]) == 0
+    assert markdown.read_text() == into
+
+
+@pytest.mark.parametrize("case", ["missing page", "with --markdown", "no finished run", "not report"])
+def test_a_panel_that_cannot_be_written_into_a_page_is_refused_in_one_line_before_any_file_is_written(
+        tiny_sweep, protocol_panel, tmp_path, case):
+    from vaelab.errors import ConfigError
+
+    markdown, empty = tmp_path / "results.md", tmp_path / "empty"
+    empty.mkdir()
+    if case != "missing page":
+        markdown.write_text("# page\n")
+    args, expected = {
+        "missing page": (["report", str(protocol_panel)], f"--into='{markdown}' is not accepted: an existing results page"),
+        "with --markdown": (["report", str(protocol_panel), "--markdown", str(tmp_path / "other.md")],
+                            "--markdown="),
+        "no finished run": (["report", str(empty)], f"report='{empty}' is not accepted: a sweep's folder"),
+        "not report": (["dong2020"], "--into="),
+    }[case]
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        sweep.main([*args, "--into", str(markdown)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["empty"] if case == "missing page" else ["empty", "results.md"])
+    assert case == "missing page" or markdown.read_text() == "# page\n"
+
+
 def test_the_page_names_the_commit_the_runs_trained_with(tiny_sweep, tmp_path):
     """Each run records the commit of the code it ran in status.json; the page states those, not the report's."""
     from vaelab.lifecycle import code_commit, write_status

@@ -128,6 +128,41 @@ def plot_curves(done, curves, kinds, S, x, y, xlabel, ylabel, path, logy=False):
     return save(fig, path)
 
 
+def panel_markers(panel_dir):
+    """The comments that bound a panel's section on the page, named after its sweep's folder."""
+    name = Path(panel_dir).name
+    return f"<!-- panel {name}:begin -->", f"<!-- panel {name}:end -->"
+
+
+def panel_section(panel_dir, markdown) -> list:
+    """A panel's section of the page `markdown`, between its markers: the command that writes it alone, its tables and
+    findings (vaelab.reporting.panels) and its evaluation curves (PNGs beside the page's)."""
+    begin, end = panel_markers(panel_dir)
+    lines = [begin, *panel(panel_dir)]
+    lines[3:3] = [f"Written by `python sweep.py report {panel_dir} --into {markdown}`.", ""]
+    for title, path in eval_plots(panel_dir, Path(markdown).with_suffix("")).items():
+        lines += [f"### {title}", "", f"![{title}]({os.path.relpath(path, Path(markdown).parent)})", ""]
+    return lines + [end, ""]
+
+
+def write_section(panel_dir, markdown) -> str:
+    """Rewrite the panel's section of an existing page `markdown` in place, or add it before the page's plots, and
+    leave every other line as it was: a protocol's long runs join the page without its benchmark being run again.
+    Returns the page's text."""
+    markdown = Path(markdown)
+    content = markdown.read_text()
+    section = "\n".join(panel_section(panel_dir, markdown)) + "\n"
+    begin, end = panel_markers(panel_dir)
+    if begin in content and end in content:
+        head, rest = content.split(begin, 1)
+        text = head + section + rest.split(end + "\n", 1)[1].removeprefix("\n")
+    else:
+        head, plots, rest = content.partition("\n## Plots\n")
+        text = head + "\n" + section + plots.lstrip("\n") + rest if plots else content + "\n" + section
+    markdown.write_text(text)
+    return text
+
+
 def eval_plots(sweep_dir, figures) -> dict:
     """{title: PNG} of a panel sweep's evaluation curves against step, one per `eval/` metric its runs logged (the
     DisARM protocol's training ELBO and test bound, vaelab.callbacks.bounds); {} for a sweep that logged none."""
@@ -275,8 +310,6 @@ def write_page(sweep_dir, markdown, readme=None, figures_made=(), panels=()):
             done, curves, kinds, S, "step", "grad/encoder/variance", "training step", "encoder grad variance",
             figures / "grad_variance_vs_step.png", logy=True),
     }
-    for panel_dir in panels:
-        plots.update(eval_plots(panel_dir, figures))
     for source in map(Path, figures_made):
         plots[figure_title(source)] = small_png(source, figures / source.name)
     command = " ".join(["python sweep.py report", str(sweep_dir), "--markdown", str(markdown),
@@ -287,7 +320,8 @@ def write_page(sweep_dir, markdown, readme=None, figures_made=(), panels=()):
     for kind in kinds:
         lines += [f"## {kind.capitalize()} latent, S={S}", "", latent_table(done, kind, S).to_markdown(index=False), ""]
     _, study = sweep_text(sweep_name(sweep_dir, done), sweep_dir, done, latents=kinds, S=S)
-    lines += discussion(done, curves, kinds, S, study) + [""] + [line for d in panels for line in panel(d)] + ["## Plots", ""]
+    lines += discussion(done, curves, kinds, S, study) + [""] + [line for d in panels for line in panel_section(d, markdown)]
+    lines += ["## Plots", ""]
     for title, path in plots.items():
         lines += [f"### {title}", "", f"![{title}]({os.path.relpath(path, markdown.parent)})", ""]
     lines += unfinished(runs, "## Runs that did not finish")
