@@ -196,7 +196,8 @@ def check_section(sweep_dir, page, others):
     folder without runs, or given with the flags of a whole page (`others`: {flag: its value})."""
     for flag, value in others.items():
         require(not value, flag, str(value), "no other output with --into, which rewrites one section of a page")
-    require(page.is_file() and writable(page), "--into", str(page), "an existing results page this user can write "
+    require(page.is_file() and writable(page) and writable(page.with_suffix("")), "--into", str(page),
+            "an existing results page this user can write, and its figures' folder beside it "
             "(python sweep.py report SWEEP --markdown PAGE writes one)")
     require(writable(sweep_dir) and any(status_of(run) == "done" for run in run_dirs(sweep_dir)), "report",
             str(sweep_dir), "a sweep's folder, writable by this user, holding a finished run (status.json: done)")

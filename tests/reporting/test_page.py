@@ -3,6 +3,7 @@ from a tiny sweep of real runs with its numbers read from them."""
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -361,6 +362,7 @@ def test_a_panel_written_into_a_page_is_the_section_the_whole_page_gives_it_and_
     `--panel SWEEP` shows it; run again, it replaces that section in place and touches no other line."""
     markdown = tmp_path / "results.md"
     alone = page.write_page(tiny_sweep / "sw", markdown)
+    shutil.rmtree(markdown.with_suffix(""))    # the page's figures' folder is made again where it is missing
     assert sweep.main(["report", str(protocol_panel), "--into", str(markdown)]) == 0
     into = markdown.read_text()
     begin, end = page.panel_markers(protocol_panel)

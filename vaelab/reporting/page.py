@@ -140,7 +140,9 @@ def panel_section(panel_dir, markdown) -> list:
     begin, end = panel_markers(panel_dir)
     lines = [begin, *panel(panel_dir)]
     lines[3:3] = [f"Written by `python sweep.py report {panel_dir} --into {markdown}`.", ""]
-    for title, path in eval_plots(panel_dir, Path(markdown).with_suffix("")).items():
+    figures = Path(markdown).with_suffix("")
+    figures.mkdir(parents=True, exist_ok=True)
+    for title, path in eval_plots(panel_dir, figures).items():
         lines += [f"### {title}", "", f"![{title}]({os.path.relpath(path, Path(markdown).parent)})", ""]
     return lines + [end, ""]
 
