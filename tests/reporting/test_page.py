@@ -351,6 +351,9 @@ def test_the_protocol_panel_says_its_budget_and_shows_the_evaluations_against_st
         assert cells[-1]["train ELBO (nats)"] == f"{row['eval/train_elbo']:.2f}"
         assert cells[-1]["test bound (nats)"] == f"{row['eval/test_bound']:.2f}"
         assert f"{loss} {1e6 * row['cost/sec_per_step'] / 3600:.1f} h" in text
+    for metric, what in (("eval/train_elbo", "by the training ELBO"), ("eval/test_bound", "by the test bound")):
+        ranked = sorted(zip(results[metric], results.index), reverse=True)
+        assert f"{what}: " + ", ".join(f"{loss} {value:.2f}" for value, loss in ranked) in text
     for metric in ("train_elbo", "test_bound"):
         png = markdown.with_suffix("") / f"dong2020_{metric}_vs_step.png"
         assert png.is_file() and f"](results/{png.name})" in text
