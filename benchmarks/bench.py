@@ -17,7 +17,9 @@ of the same MLP VAE (784-512-256-20, batch 128, Adam) on the same MNIST, dynamic
   a plain LightningModule with Lightning's default checkpointing, as in the PyTorch examples' VAE.
 Then the DisARM benchmark's linear model (issue 26: 784-200 binary latents-784, batch 50, one antithetic pair,
 loss=disarm), where a step takes a few milliseconds and the framework's overhead shows most: `vaelab` against a
-hand-written loop of the same DisARM step, in milliseconds per step (`--linear-only` times this case alone).
+hand-written loop of the same DisARM step, in milliseconds per step, with the rungs between them that split the
+difference: the hand-written step in Lightning's loop alone (the least any Lightning-run step pays), vaelab's objective
+in the plain loop, and vaelab's module in Lightning's loop alone (`--linear-only` times this case alone).
 `--estimators-only` times, alone, the cost of each estimator (issue 27): for each latent kind, every loss config that
 supports it at the benchmark sweep's S (vaelab/conf/sweep/benchmark.yaml: S=4, net.hidden [200, 200]), as
 vaelab.build.estimators() and the objectives' declared support find them, in milliseconds per step of vaelab's path
@@ -38,6 +40,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import lightning.pytorch as L
@@ -58,7 +61,7 @@ from vaelab.latents import Binary, Categorical, Gaussian
 from vaelab.likelihoods import Bernoulli
 from vaelab.metrics.likelihood import log_likelihood
 from vaelab.model import VAE
-from vaelab.module import FUSED_ADAM, VAEModule
+from vaelab.module import FUSED_ADAM, VAEModule, unchecked
 from vaelab.nets import mlp
 from vaelab.objectives import ELBO, DisARM, VarianceLoss
 from vaelab.objectives.base import LATENT_KINDS
@@ -148,36 +151,109 @@ def time_hand_written(data, sizes, loss, S, steps, device, typical=False):
     return time.perf_counter() - start
 
 
-def time_hand_written_disarm(data, steps, device, D=LINEAR_D):
-    """The linear DisARM step by hand (Dong et al. 2020, eq. 5): one antithetic pair b = 1[u < sigmoid(a)],
+def linear_vae(device):
+    """vaelab's linear model: 784 pixels -> 200 Bernoulli logits -> 784 pixel logits, a uniform prior."""
+    return VAE(Binary(LINEAR_D), Bernoulli(), (28, 28), ()).to(device)
+
+
+def linear_networks(device):
+    """The hand-written linear model: its encoder and decoder."""
+    return mlp(PIXELS, LINEAR_D, ()).to(device), mlp(LINEAR_D, PIXELS, ()).to(device)
+
+
+def disarm_loss(encoder, decoder, x, D=LINEAR_D):
+    """The linear DisARM step's loss by hand (Dong et al. 2020, eq. 5): one antithetic pair b = 1[u < sigmoid(a)],
     b~ = 1[u > sigmoid(-a)] per datum, the encoder's logits a weighted by the DisARM signal, the decoder trained on
-    log p(x, z) at both draws, a uniform prior; vaelab's fused Adam and binarisation."""
-    encoder, decoder = mlp(PIXELS, D, ()).to(device), mlp(D, PIXELS, ()).to(device)
-    optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=1e-4, fused=device in FUSED_ADAM)
+    log p(x, z) at both draws, a uniform prior taken as the constant -D log 2."""
+    x = x.flatten(1)
+    logits = encoder(x)
+    u = torch.rand(logits.shape, device=x.device)
+    b, b_anti = (u < torch.sigmoid(logits.detach())).float(), (u > torch.sigmoid(-logits.detach())).float()
+    z = torch.stack([b, b_anti])
+    log_lik = -F.binary_cross_entropy_with_logits(decoder(z), x.expand(2, *x.shape), reduction="none").sum(-1)
+    log_q = -F.binary_cross_entropy_with_logits(logits.detach().expand_as(z), z, reduction="none").sum(-1)
+    f = (log_lik - D * math.log(2) - log_q).detach()
+    signal = 0.5 * (f[0] - f[1]).unsqueeze(-1) * (1 - 2 * b_anti) * (b != b_anti) * torch.sigmoid(logits.abs())
+    return -(signal.detach() * logits).sum(-1).mean() - log_lik.mean()
+
+
+def hand_written_disarm(device):
+    encoder, decoder = linear_networks(device)
+    return [*encoder.parameters(), *decoder.parameters()], partial(disarm_loss, encoder, decoder)
+
+
+def vaelab_disarm(device):
+    """vaelab's objective on vaelab's model, as VAEModule's training step calls it."""
+    vae, objective = linear_vae(device), DisARM()
+
+    def loss(x):
+        with unchecked():
+            return objective(vae, x, 2).loss
+    return list(vae.parameters()), loss
+
+
+def time_plain_loop(data, steps, device, build):
+    """A plain loop over the in-memory tensor with vaelab's binarisation and optimiser (fused Adam at the DisARM
+    code's 1e-4); `build(device)` gives the parameters and the step's loss of a batch."""
+    parameters, loss = build(device)
+    optimizer = torch.optim.Adam(parameters, lr=1e-4, fused=device in FUSED_ADAM)
     start = time.perf_counter()
     for index in torch.randperm(len(data), device=data.device)[: steps * LINEAR_BATCH].split(LINEAR_BATCH):
-        x = binarize(data[index]).flatten(1)
-        logits = encoder(x)
-        u = torch.rand(logits.shape, device=device)
-        b, b_anti = (u < torch.sigmoid(logits.detach())).float(), (u > torch.sigmoid(-logits.detach())).float()
-        z = torch.stack([b, b_anti])
-        log_lik = -F.binary_cross_entropy_with_logits(decoder(z), x.expand(2, *x.shape), reduction="none").sum(-1)
-        log_q = -F.binary_cross_entropy_with_logits(logits.detach().expand_as(z), z, reduction="none").sum(-1)
-        f = (log_lik - D * math.log(2) - log_q).detach()
-        signal = 0.5 * (f[0] - f[1]).unsqueeze(-1) * (1 - 2 * b_anti) * (b != b_anti) * torch.sigmoid(logits.abs())
+        x = binarize(data[index])
         optimizer.zero_grad()
-        (-(signal.detach() * logits).sum(-1).mean() - log_lik.mean()).backward()
+        loss(x).backward()
         optimizer.step()
     if device == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
+class LinearDisARM(L.LightningModule):
+    """The hand-written DisARM step as the least a LightningModule can be: no logging, and with `manual`, Lightning's
+    manual optimisation (no closure)."""
+
+    def __init__(self, device, manual):
+        super().__init__()
+        self.automatic_optimization = not manual
+        self.encoder, self.decoder = linear_networks(device)
+
+    def training_step(self, x, batch_idx):
+        loss = disarm_loss(self.encoder, self.decoder, x)
+        if self.automatic_optimization:
+            return loss
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        optimizer.step()
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-4, fused=self.device.type in FUSED_ADAM)
+
+
+def time_lightning_loop(datamodule, steps, device, module):
+    """`module` trained by a Trainer with no logger, checkpoint or callback but the timer: Lightning's loop alone."""
+    timer = EpochTimer()
+    L.Trainer(max_epochs=1, limit_train_batches=steps, limit_val_batches=0, accelerator=device, devices=1,
+              logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+              callbacks=[timer]).fit(module, datamodule=datamodule)
+    return timer.seconds
+
+
 def linear_case(datamodule, data, steps, repeats, device, workdir):
-    """Milliseconds per step of the linear binary VAE, vaelab against the hand-written DisARM step."""
+    """Milliseconds per step of the linear binary VAE: vaelab against the hand-written DisARM step, and the rungs
+    between them, each adding one layer to the one below: the hand-written step run by Lightning's loop (manual
+    optimisation, then automatic), vaelab's objective in the plain loop, vaelab's module in Lightning's loop alone,
+    then with train.py's logger and callbacks (vaelab)."""
     times = interleaved({
         "vaelab": lambda: time_vaelab(datamodule, Binary(LINEAR_D), DisARM(), 2, steps, device, workdir, hidden=()),
-        "hand-written": lambda: time_hand_written_disarm(data, steps, device),
+        "vaelab's module, Lightning's loop alone": lambda: time_lightning_loop(
+            datamodule, steps, device, VAEModule(linear_vae(device), DisARM(), S=2)),
+        "vaelab's objective, plain loop": lambda: time_plain_loop(data, steps, device, vaelab_disarm),
+        "hand-written step, Lightning's loop": lambda: time_lightning_loop(
+            datamodule, steps, device, LinearDisARM(device, manual=False)),
+        "hand-written step, Lightning's loop, manual optimisation": lambda: time_lightning_loop(
+            datamodule, steps, device, LinearDisARM(device, manual=True)),
+        "hand-written": lambda: time_plain_loop(data, steps, device, hand_written_disarm),
     }, repeats)
     print(f"| linear, loss=disarm, S=2, batch {LINEAR_BATCH} | ms/step | vs hand-written (range over repeats) |\n"
           "| --- | --- | --- |")

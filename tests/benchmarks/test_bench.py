@@ -3,8 +3,10 @@
 import re
 
 import pytest
+import torch
 
 from benchmarks import bench
+from vaelab.objectives import DisARM
 from vaelab.objectives.base import LATENT_KINDS
 
 
@@ -15,7 +17,9 @@ def test_bench_prints_its_tables(capsys):
     assert "device: cpu" in out and "threads 1" in out
     for row in ("| vaelab |", "| vaelab, compile=true |", "| hand-written |", "| hand-written, typical |",
                 "| common recipe |", "| 1 |", "| 2 |",
-                "resident memory", "| 3 | 100 |", "| 7 | 1000 |", "| linear, loss=disarm, S=2, batch 50 |"):
+                "resident memory", "| 3 | 100 |", "| 7 | 1000 |", "| linear, loss=disarm, S=2, batch 50 |",
+                "| vaelab's module, Lightning's loop alone |", "| vaelab's objective, plain loop |",
+                "| hand-written step, Lightning's loop |", "| hand-written step, Lightning's loop, manual optimisation |"):
         assert row in out, row
 
 
@@ -38,3 +42,21 @@ def test_bench_times_every_supported_estimator_against_reinforce(capsys):
         rows = re.findall(rf"^\| latent={kind}, loss=(\w+) \| [\d.]+ \| ([\d.]+x)", out, re.M)
         assert sorted(name for name, _ in rows) == sorted(found), kind   # each supported one, once, and no other
         assert dict(rows)["reinforce"] == "1.00x", kind
+
+
+def test_the_linear_rungs_time_the_same_step():
+    """The hand-written DisARM loss and vaelab's objective give the same gradients on the same draws (their losses
+    differ by the uniform prior's constant): the ladder's rungs time one step."""
+    torch.manual_seed(0)
+    vae = bench.linear_vae("cpu")
+    encoder, decoder = bench.linear_networks("cpu")
+    encoder.load_state_dict(vae.encoder.state_dict())
+    decoder.load_state_dict(vae.decoder.state_dict())
+    x = torch.rand(5, 28, 28).bernoulli()
+    torch.manual_seed(1)
+    hand = torch.autograd.grad(bench.disarm_loss(encoder, decoder, x), [*encoder.parameters(), *decoder.parameters()])
+    torch.manual_seed(1)
+    with bench.unchecked():
+        ours = torch.autograd.grad(DisARM()(vae, x, 2).loss, [*vae.encoder.parameters(), *vae.decoder.parameters()])
+    for a, b in zip(hand, ours, strict=True):
+        assert a.abs().max() > 0 and torch.allclose(a, b, rtol=1e-4, atol=1e-6)
