@@ -1,13 +1,15 @@
 """How much vaelab costs over a hand-written loop, and how it compares with the common recipe.
 
-    python -m benchmarks.bench [--steps 430] [--repeats 5] [--threads 1] [--samples 1 4 16 64] [--linear-only]
-                               [--estimators-only]
+    python -m benchmarks.bench [--steps 430] [--repeats 5] [--threads 1] [--samples 1 4 16 64] [--mlp-only]
+                               [--linear-only] [--estimators-only]
 
 Contenders, timed in one process, interleaved, median of repeats, over the same number of steps
 of the same MLP VAE (784-512-256-20, batch 128, Adam) on the same MNIST, dynamically binarised:
 - `vaelab`: train.py's path: the MNIST data module, VAEModule and an injected objective, a
   Lightning Trainer with a CSV logger, train.py's default callbacks (checkpoints, figures, cost, wall clock,
-  non-finite check, RNG state, interrupt);
+  non-finite check, RNG state, interrupt); and the rungs between it and the hand-written loop, each taking one layer
+  away: vaelab without the non-finite check, vaelab's module in Lightning's loop alone (no logger, checkpoint or
+  callback), vaelab's objective in the plain loop (`--mlp-only` times these alone);
   `vaelab, compile=true` the same with torch.compile'd networks, timed after a first epoch that compiles;
 - `hand-written`: a plain PyTorch loop over the in-memory tensor with the loss written by hand, vaelab's
   optimiser (Adam, fused on CPU and CUDA) and vaelab's binarisation (1[u < p]), so that its ratio to vaelab is
@@ -69,7 +71,8 @@ from vaelab.paths import CONF, SWEEPS
 from vaelab.run import built_callbacks
 
 BATCH, HIDDEN, PIXELS = 128, (512, 256), 784
-LINEAR_BATCH, LINEAR_D = 50, 200   # the DisARM benchmark's linear model (vaelab/conf/experiment/dong2020_linear.yaml)
+LINEAR_BATCH, LINEAR_D, LINEAR_LR = 50, 200, 1e-4   # the DisARM benchmark's linear model and its networks' Adam rate
+# (vaelab/conf/experiment/dong2020_linear.yaml)
 EPOCH_STEPS = math.ceil(55000 / BATCH)
 
 
@@ -89,30 +92,32 @@ def make_trainer(steps, device, log_dir, callbacks, epochs=1, profiler=None):
                      enable_model_summary=False, callbacks=callbacks, profiler=profiler)
 
 
-def train_config(output_dir):
-    """train.py's default callbacks (vaelab/conf/callbacks/default.yaml), writing under `output_dir`, and its profiler
-    (vaelab/conf/trainer/default.yaml); no progress bar: no contender has one."""
+def train_config(output_dir, without=()):
+    """train.py's default callbacks (vaelab/conf/callbacks/default.yaml) but those named in `without`, writing under
+    `output_dir`, and its profiler (vaelab/conf/trainer/default.yaml); no progress bar: no contender has one."""
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=[f"hydra.runtime.output_dir={output_dir}", "trainer.enable_progress_bar=false"],
                       return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
-        return built_callbacks(cfg.callbacks, cfg.trainer), instantiate(cfg.trainer.profiler)
+        kept = {name: callback for name, callback in cfg.callbacks.items() if name not in without}
+        return built_callbacks(kept, cfg.trainer), instantiate(cfg.trainer.profiler)
 
 
-def time_vaelab(datamodule, latent, objective, S, steps, device, log_dir, compile=False, hidden=HIDDEN):
-    """`compile`: train.py's compile=true, timed over a second epoch, after the compilation."""
+def time_vaelab(datamodule, latent, objective, S, steps, device, log_dir, compile=False, hidden=HIDDEN, without=()):
+    """`compile`: train.py's compile=true, timed over a second epoch, after the compilation; `without`: the callbacks
+    (keys of vaelab/conf/callbacks/default.yaml) left out."""
     vae = VAE(latent, Bernoulli(), (28, 28), hidden)
     if compile:
         vae.compile_networks()
     module = VAEModule(vae, objective, S=S)
     timer = EpochTimer()
-    callbacks, profiler = train_config(tempfile.mkdtemp(dir=log_dir))  # a run folder of its own
+    callbacks, profiler = train_config(tempfile.mkdtemp(dir=log_dir), without)  # a run folder of its own
     make_trainer(steps, device, log_dir, [timer, *callbacks], epochs=1 + compile, profiler=profiler).fit(
         module, datamodule=datamodule)
     return timer.seconds
 
 
-def gaussian_loss(encoder, decoder, x, S):
+def gaussian_loss(encoder, decoder, x, S=1):
     """-ELBO by hand: reparameterised z, Bernoulli log-likelihood, analytic KL."""
     mu, logvar = encoder(x).chunk(2, -1)
     z = mu + (0.5 * logvar).exp() * torch.randn(S, *mu.shape, device=x.device)
@@ -133,22 +138,13 @@ def variance_loss(encoder, decoder, x, S, D=20, K=10):
     return f.var(0).mean()
 
 
-def time_hand_written(data, sizes, loss, S, steps, device, typical=False):
-    """`sizes`: (encoder outputs, decoder inputs) of the latent; `typical`: torch's default Adam and torch.bernoulli
-    instead of vaelab's fused Adam and binarisation."""
-    encoder, decoder = mlp(PIXELS, sizes[0], HIDDEN).to(device), mlp(sizes[1], PIXELS, HIDDEN[::-1]).to(device)
-    fused = not typical and device in FUSED_ADAM
-    optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=1e-3, fused=fused)
-    draw = torch.bernoulli if typical else binarize
-    start = time.perf_counter()
-    for index in torch.randperm(len(data), device=data.device)[: steps * BATCH].split(BATCH):
-        x = draw(data[index]).flatten(1)
-        optimizer.zero_grad()
-        loss(encoder, decoder, x, S).backward()
-        optimizer.step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
+def hand_written(sizes, loss, hidden=HIDDEN):
+    """The hand-written MLP VAE of a latent whose encoder gives sizes[0] outputs and whose decoder takes sizes[1]
+    inputs, and its `loss(encoder, decoder, x)` by hand: a build for time_plain_loop."""
+    def build(device):
+        encoder, decoder = mlp(PIXELS, sizes[0], hidden).to(device), mlp(sizes[1], PIXELS, hidden[::-1]).to(device)
+        return [*encoder.parameters(), *decoder.parameters()], lambda x: loss(encoder, decoder, x.flatten(1))
+    return build
 
 
 def linear_vae(device):
@@ -161,45 +157,40 @@ def linear_networks(device):
     return mlp(PIXELS, LINEAR_D, ()).to(device), mlp(LINEAR_D, PIXELS, ()).to(device)
 
 
-def disarm_loss(encoder, decoder, x, D=LINEAR_D):
+def disarm_loss(encoder, decoder, x):
     """The linear DisARM step's loss by hand (Dong et al. 2020, eq. 5): one antithetic pair b = 1[u < sigmoid(a)],
     b~ = 1[u > sigmoid(-a)] per datum, the encoder's logits a weighted by the DisARM signal, the decoder trained on
     log p(x, z) at both draws, a uniform prior taken as the constant -D log 2."""
-    x = x.flatten(1)
     logits = encoder(x)
     u = torch.rand(logits.shape, device=x.device)
     b, b_anti = (u < torch.sigmoid(logits.detach())).float(), (u > torch.sigmoid(-logits.detach())).float()
     z = torch.stack([b, b_anti])
     log_lik = -F.binary_cross_entropy_with_logits(decoder(z), x.expand(2, *x.shape), reduction="none").sum(-1)
     log_q = -F.binary_cross_entropy_with_logits(logits.detach().expand_as(z), z, reduction="none").sum(-1)
-    f = (log_lik - D * math.log(2) - log_q).detach()
+    f = (log_lik - logits.shape[-1] * math.log(2) - log_q).detach()
     signal = 0.5 * (f[0] - f[1]).unsqueeze(-1) * (1 - 2 * b_anti) * (b != b_anti) * torch.sigmoid(logits.abs())
     return -(signal.detach() * logits).sum(-1).mean() - log_lik.mean()
 
 
-def hand_written_disarm(device):
-    encoder, decoder = linear_networks(device)
-    return [*encoder.parameters(), *decoder.parameters()], partial(disarm_loss, encoder, decoder)
-
-
-def vaelab_disarm(device):
-    """vaelab's objective on vaelab's model, as VAEModule's training step calls it."""
-    vae, objective = linear_vae(device), DisARM()
-
+def vaelab_step(vae, objective, S):
+    """vaelab's objective on vaelab's model `vae` (on the device), as VAEModule's training step calls it: a build
+    for time_plain_loop."""
     def loss(x):
         with unchecked():
-            return objective(vae, x, 2).loss
-    return list(vae.parameters()), loss
+            return objective(vae, x, S).loss
+    return lambda device: (list(vae.parameters()), loss)
 
 
-def time_plain_loop(data, steps, device, build):
-    """A plain loop over the in-memory tensor with vaelab's binarisation and optimiser (fused Adam at the DisARM
-    code's 1e-4); `build(device)` gives the parameters and the step's loss of a batch."""
+def time_plain_loop(data, steps, device, build, batch=BATCH, lr=1e-3, typical=False):
+    """A plain loop over the in-memory tensor with vaelab's binarisation and optimiser (fused Adam); `build(device)`
+    gives the parameters and the step's loss of a batch. `typical`: torch's default Adam and torch.bernoulli
+    instead, as most hand-written loops have them."""
     parameters, loss = build(device)
-    optimizer = torch.optim.Adam(parameters, lr=1e-4, fused=device in FUSED_ADAM)
+    optimizer = torch.optim.Adam(parameters, lr=lr, fused=not typical and device in FUSED_ADAM)
+    draw = torch.bernoulli if typical else binarize
     start = time.perf_counter()
-    for index in torch.randperm(len(data), device=data.device)[: steps * LINEAR_BATCH].split(LINEAR_BATCH):
-        x = binarize(data[index])
+    for index in torch.randperm(len(data), device=data.device)[: steps * batch].split(batch):
+        x = draw(data[index])
         optimizer.zero_grad()
         loss(x).backward()
         optimizer.step()
@@ -218,7 +209,7 @@ class LinearDisARM(L.LightningModule):
         self.encoder, self.decoder = linear_networks(device)
 
     def training_step(self, x, batch_idx):
-        loss = disarm_loss(self.encoder, self.decoder, x)
+        loss = disarm_loss(self.encoder, self.decoder, x.flatten(1))
         if self.automatic_optimization:
             return loss
         optimizer = self.optimizers()
@@ -227,7 +218,7 @@ class LinearDisARM(L.LightningModule):
         optimizer.step()
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=1e-4, fused=self.device.type in FUSED_ADAM)
+        return torch.optim.Adam(self.parameters(), lr=LINEAR_LR, fused=self.device.type in FUSED_ADAM)
 
 
 def time_lightning_loop(datamodule, steps, device, module):
@@ -239,6 +230,33 @@ def time_lightning_loop(datamodule, steps, device, module):
     return timer.seconds
 
 
+def mlp_vae(device):
+    """The default case's model: the MLP VAE with 20 Gaussian latents."""
+    return VAE(Gaussian(20), Bernoulli(), (28, 28), HIDDEN).to(device)
+
+
+def mlp_case(datamodule, data, steps, repeats, device, workdir, others=None):
+    """Seconds per epoch of the MLP VAE, loss=elbo, S=1: vaelab against the hand-written loop and the rungs between
+    them: vaelab without its per-step non-finite check, vaelab's module in Lightning's loop alone, vaelab's objective
+    in the plain loop; then `others` ({name: timing}) timed in the same rounds. Returns the seconds."""
+    times = interleaved({
+        "vaelab": lambda: time_vaelab(datamodule, Gaussian(20), ELBO(), 1, steps, device, workdir),
+        "vaelab, no non-finite check": lambda: time_vaelab(datamodule, Gaussian(20), ELBO(), 1, steps, device, workdir,
+                                                           without=("nonfinite",)),
+        "vaelab's module, Lightning's loop alone": lambda: time_lightning_loop(
+            datamodule, steps, device, VAEModule(mlp_vae(device), ELBO(), S=1)),
+        "vaelab's objective, plain loop": lambda: time_plain_loop(data, steps, device,
+                                                                  vaelab_step(mlp_vae(device), ELBO(), 1)),
+        "hand-written": lambda: time_plain_loop(data, steps, device, hand_written((40, 20), gaussian_loss)),
+        **(others or {}),
+    }, repeats)
+    print(f"seconds per {EPOCH_STEPS}-step epoch (median)\n\n"
+          "| loss=elbo, S=1 | s/epoch | vs hand-written (range over repeats) |\n| --- | --- | --- |")
+    for name, seconds in times.items():
+        print(f"| {name} | {per_epoch(statistics.median(seconds), steps):.2f} | {ratio(times, name, 'hand-written')} |")
+    return times
+
+
 def linear_case(datamodule, data, steps, repeats, device, workdir):
     """Milliseconds per step of the linear binary VAE: vaelab against the hand-written DisARM step, and the rungs
     between them, each adding one layer to the one below: the hand-written step run by Lightning's loop (manual
@@ -248,12 +266,14 @@ def linear_case(datamodule, data, steps, repeats, device, workdir):
         "vaelab": lambda: time_vaelab(datamodule, Binary(LINEAR_D), DisARM(), 2, steps, device, workdir, hidden=()),
         "vaelab's module, Lightning's loop alone": lambda: time_lightning_loop(
             datamodule, steps, device, VAEModule(linear_vae(device), DisARM(), S=2)),
-        "vaelab's objective, plain loop": lambda: time_plain_loop(data, steps, device, vaelab_disarm),
+        "vaelab's objective, plain loop": lambda: time_plain_loop(
+            data, steps, device, vaelab_step(linear_vae(device), DisARM(), 2), LINEAR_BATCH, LINEAR_LR),
         "hand-written step, Lightning's loop": lambda: time_lightning_loop(
             datamodule, steps, device, LinearDisARM(device, manual=False)),
         "hand-written step, Lightning's loop, manual optimisation": lambda: time_lightning_loop(
             datamodule, steps, device, LinearDisARM(device, manual=True)),
-        "hand-written": lambda: time_plain_loop(data, steps, device, hand_written_disarm),
+        "hand-written": lambda: time_plain_loop(data, steps, device, hand_written((LINEAR_D, LINEAR_D), disarm_loss,
+                                                                              hidden=()), LINEAR_BATCH, LINEAR_LR),
     }, repeats)
     print(f"| linear, loss=disarm, S=2, batch {LINEAR_BATCH} | ms/step | vs hand-written (range over repeats) |\n"
           "| --- | --- | --- |")
@@ -402,6 +422,8 @@ def main(argv=None):
                         help="values of k for the evaluation's memory")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--data-dir", default=None, help="data root (default: $VAELAB_DATA_DIR)")
+    parser.add_argument("--mlp-only", action="store_true",
+                        help="time the MLP case alone: vaelab, its rungs and the hand-written loop")
     parser.add_argument("--linear-only", action="store_true", help="time the linear DisARM case alone")
     parser.add_argument("--estimators-only", action="store_true",
                         help="time each estimator against loss=reinforce, per latent kind, alone")
@@ -426,21 +448,18 @@ def main(argv=None):
         linear_case(linear, data, steps, args.repeats, device, workdir)
         shutil.rmtree(workdir, ignore_errors=True)
         return
+    if args.mlp_only:
+        mlp_case(datamodule, data, steps, args.repeats, device, workdir)
+        shutil.rmtree(workdir, ignore_errors=True)
+        return
     loader = recipe_loader(datamodule.root, workdir / "recipe")
-    print(f"seconds per {EPOCH_STEPS}-step epoch (median)\n")
-
-    base = interleaved({
-        "vaelab": lambda: time_vaelab(datamodule, Gaussian(20), ELBO(), 1, steps, device, workdir),
-        "hand-written": lambda: time_hand_written(data, (40, 20), gaussian_loss, 1, steps, device),
+    base = mlp_case(datamodule, data, steps, args.repeats, device, workdir, others={
         "vaelab, compile=true": lambda: time_vaelab(datamodule, Gaussian(20), ELBO(), 1, steps, device, workdir,
                                                     compile=True),
-        "hand-written, typical": lambda: time_hand_written(data, (40, 20), gaussian_loss, 1, steps, device,
-                                                           typical=True),
+        "hand-written, typical": lambda: time_plain_loop(data, steps, device, hand_written((40, 20), gaussian_loss),
+                                                         typical=True),
         "common recipe": lambda: time_recipe(loader, steps, device, workdir),
-    }, args.repeats)
-    print("| loss=elbo, S=1 | s/epoch | vs hand-written (range over repeats) |\n| --- | --- | --- |")
-    for name, seconds in base.items():
-        print(f"| {name} | {per_epoch(statistics.median(seconds), steps):.2f} | {ratio(base, name, 'hand-written')} |")
+    })
     print(f"\ncommon recipe / vaelab: {ratio(base, 'common recipe', 'vaelab')}\n")
 
     print("| S | elbo vaelab | elbo hand-written | ratio | variance (discrete) vaelab | hand-written | ratio |\n"
@@ -449,10 +468,11 @@ def main(argv=None):
         steps = max(5, args.steps // S)  # about the same work per timing at every S
         t = interleaved({
             "elbo": lambda: time_vaelab(datamodule, Gaussian(20), ELBO(), S, steps, device, workdir),
-            "elbo hand": lambda: time_hand_written(data, (40, 20), gaussian_loss, S, steps, device),
+            "elbo hand": lambda: time_plain_loop(data, steps, device, hand_written((40, 20), partial(gaussian_loss, S=S))),
             "variance": lambda: time_vaelab(datamodule, Categorical(20, 10), VarianceLoss(), max(S, 2), steps,
                                             device, workdir),
-            "variance hand": lambda: time_hand_written(data, (200, 200), variance_loss, max(S, 2), steps, device),
+            "variance hand": lambda: time_plain_loop(data, steps, device,
+                                                     hand_written((200, 200), partial(variance_loss, S=max(S, 2)))),
         }, args.repeats)
         epoch = {name: per_epoch(statistics.median(seconds), steps) for name, seconds in t.items()}
         print(f"| {S} | {epoch['elbo']:.2f} | {epoch['elbo hand']:.2f} | {ratio(t, 'elbo', 'elbo hand')} | "

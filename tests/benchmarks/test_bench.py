@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from benchmarks import bench
-from vaelab.objectives import DisARM
+from vaelab.objectives import ELBO, DisARM
 from vaelab.objectives.base import LATENT_KINDS
 
 
@@ -19,8 +19,20 @@ def test_bench_prints_its_tables(capsys):
                 "| common recipe |", "| 1 |", "| 2 |",
                 "resident memory", "| 3 | 100 |", "| 7 | 1000 |", "| linear, loss=disarm, S=2, batch 50 |",
                 "| vaelab's module, Lightning's loop alone |", "| vaelab's objective, plain loop |",
-                "| hand-written step, Lightning's loop |", "| hand-written step, Lightning's loop, manual optimisation |"):
+                "| hand-written step, Lightning's loop |", "| hand-written step, Lightning's loop, manual optimisation |",
+                "| vaelab, no non-finite check |"):
         assert row in out, row
+    assert out.count("| vaelab's objective, plain loop |") == 2   # a rung of the MLP table and of the linear one
+
+
+@pytest.mark.requires_data
+def test_bench_times_the_mlp_case_alone(capsys):
+    bench.main(["--mlp-only", "--steps", "2", "--repeats", "1"])
+    out = capsys.readouterr().out
+    rows = re.findall(r"^\| ([^|]+) \| [\d.]+ \| ([\d.]+x)", out, re.M)
+    assert [name for name, _ in rows] == ["vaelab", "vaelab, no non-finite check", "vaelab's module, Lightning's loop alone",
+                                          "vaelab's objective, plain loop", "hand-written"]
+    assert dict(rows)["hand-written"] == "1.00x" and "linear" not in out and "common recipe" not in out
 
 
 @pytest.mark.parametrize("argument", [["--steps", "0"], ["--nll-samples", "1000", "-5"], ["--repeats", "two"]])
@@ -44,19 +56,23 @@ def test_bench_times_every_supported_estimator_against_reinforce(capsys):
         assert dict(rows)["reinforce"] == "1.00x", kind
 
 
-def test_the_linear_rungs_time_the_same_step():
-    """The hand-written DisARM loss and vaelab's objective give the same gradients on the same draws (their losses
-    differ by the uniform prior's constant): the ladder's rungs time one step."""
+@pytest.mark.parametrize("case", ["linear", "mlp"])
+def test_the_rungs_time_the_same_step(case):
+    """The hand-written loss and vaelab's objective give the same gradients from the same weights and draws (the
+    linear losses differ by the uniform prior's constant): a ladder's rungs time one step."""
     torch.manual_seed(0)
-    vae = bench.linear_vae("cpu")
-    encoder, decoder = bench.linear_networks("cpu")
-    encoder.load_state_dict(vae.encoder.state_dict())
-    decoder.load_state_dict(vae.decoder.state_dict())
+    vae, objective, S, sizes, loss, hidden = {
+        "linear": (bench.linear_vae("cpu"), DisARM(), 2, (bench.LINEAR_D,) * 2, bench.disarm_loss, ()),
+        "mlp": (bench.mlp_vae("cpu"), ELBO(), 1, (40, 20), bench.gaussian_loss, bench.HIDDEN)}[case]
+    ours, our_loss = bench.vaelab_step(vae, objective, S)("cpu")
+    hand, hand_loss = bench.hand_written(sizes, loss, hidden)("cpu")
+    with torch.no_grad():
+        for a, b in zip(hand, ours, strict=True):
+            a.copy_(b)
     x = torch.rand(5, 28, 28).bernoulli()
     torch.manual_seed(1)
-    hand = torch.autograd.grad(bench.disarm_loss(encoder, decoder, x), [*encoder.parameters(), *decoder.parameters()])
+    hand_grads = torch.autograd.grad(hand_loss(x), hand)
     torch.manual_seed(1)
-    with bench.unchecked():
-        ours = torch.autograd.grad(DisARM()(vae, x, 2).loss, [*vae.encoder.parameters(), *vae.decoder.parameters()])
-    for a, b in zip(hand, ours, strict=True):
+    our_grads = torch.autograd.grad(our_loss(x), ours)
+    for a, b in zip(hand_grads, our_grads, strict=True):
         assert a.abs().max() > 0 and torch.allclose(a, b, rtol=1e-4, atol=1e-6)
