@@ -345,7 +345,8 @@ def test_the_protocol_panel_says_its_budget_and_shows_the_evaluations_against_st
     text = page.write_page(tiny_sweep / "sw", markdown, panels=[protocol_panel])
     results = pd.read_csv(protocol_panel / "results.csv").set_index("loss")
     assert set(results.status) == {"done"} and set(results.index) == {"disarm", "reinforce"}
-    assert "## The DisARM protocol, at 6 of its 1,000,000 steps" in text and "full budget" not in text
+    assert "## The DisARM protocol, at 6 of its 1,000,000 steps (dong)\n" in text and "full budget" not in text
+    assert f"python sweep.py dong2020 --dir {protocol_panel} loss=disarm,reinforce " in text   # what it chose
     for loss, row in results.iterrows():
         [cells] = [cells for cells in table_rows(text) if cells[0] == loss and "test bound (nats)" in cells[-1]]
         assert cells[-1]["train ELBO (nats)"] == f"{row['eval/train_elbo']:.2f}"
@@ -355,7 +356,7 @@ def test_the_protocol_panel_says_its_budget_and_shows_the_evaluations_against_st
         ranked = sorted(zip(results[metric], results.index), reverse=True)
         assert f"{what}: " + ", ".join(f"{loss} {value:.2f}" for value, loss in ranked) in text
     for metric in ("train_elbo", "test_bound"):
-        png = markdown.with_suffix("") / f"dong2020_{metric}_vs_step.png"
+        png = markdown.with_suffix("") / f"dong_{metric}_vs_step.png"   # the folder's name: another dong2020 keeps its
         assert png.is_file() and f"](results/{png.name})" in text
 
 
@@ -375,7 +376,7 @@ def test_a_panel_written_into_a_page_is_the_section_the_whole_page_gives_it_and_
     assert f"Written by `python sweep.py report {protocol_panel} --into {markdown}`." in section
     assert section in page.write_page(tiny_sweep / "sw", markdown, panels=[protocol_panel])
     for metric in ("train_elbo", "test_bound"):
-        assert (markdown.with_suffix("") / f"dong2020_{metric}_vs_step.png").is_file()
+        assert (markdown.with_suffix("") / f"dong_{metric}_vs_step.png").is_file()
     markdown.write_text(alone.replace("## Plots", f"{begin}\nstale\n{end}\n\n## Plots"))
     assert sweep.main(["report", str(protocol_panel), "--into", str(markdown)]) == 0
     assert markdown.read_text() == into

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from vaelab.paths import SWEEPS
-from vaelab.reporting.panels import latents_in, panel
+from vaelab.reporting.panels import heading, latents_in, panel
 from vaelab.reporting.provenance import provenance, sweep_name, unfinished
 from vaelab.reporting.report import ESTIMATOR, metrics, read_sweep
 from vaelab.reporting.style import PAGE_DPI as DPI
@@ -167,17 +167,19 @@ def write_section(panel_dir, markdown) -> str:
 
 def eval_plots(sweep_dir, figures) -> dict:
     """{title: PNG} of a panel sweep's evaluation curves against step, one per `eval/` metric its runs logged (the
-    DisARM protocol's training ELBO and test bound, vaelab.callbacks.bounds); {} for a sweep that logged none."""
+    DisARM protocol's training ELBO and test bound, vaelab.callbacks.bounds); {} for a sweep that logged none. Each
+    PNG is named after the sweep's folder, so that two panels of one sweep keep their own."""
     runs, _ = read_sweep(sweep_dir)
     done = runs[runs.status == "done"]
     name = sweep_name(sweep_dir, done) or Path(sweep_dir).name
+    shown = heading(name, sweep_dir, name)
     plots = {}
     for metric in [m for m in EVALUATIONS if m in done]:
         curves = all_curves(sweep_dir, done, [metric])
         label = COLUMNS[metric][0]
-        plots[f"{name}: {label} against training step"] = plot_curves(
+        plots[f"{shown}: {label} against training step"] = plot_curves(
             done, curves, latents_in(done), main_S(done), "step", metric, "training step", label,
-            figures / f"{name}_{metric.split('/')[1]}_vs_step.png")
+            figures / f"{Path(sweep_dir).name}_{metric.split('/')[1]}_vs_step.png")
     return plots
 
 

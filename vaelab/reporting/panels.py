@@ -19,6 +19,12 @@ def latents_in(done):
     return sorted(set(done.latent), key=lambda name: (LATENTS.index(name) if name in LATENTS else len(LATENTS), name))
 
 
+def heading(title, sweep_dir, name):
+    """A panel's title, with its folder where that is not its sweep's name: two panels of one sweep (sweeps/dong2020
+    and sweeps/dong2020_vargrad, say) each keep a heading of their own on the page."""
+    return title if Path(sweep_dir).name == name else f"{title} ({Path(sweep_dir).name})"
+
+
 def panel(sweep_dir):
     """The panel's markdown lines, read from the sweep's finished runs."""
     sweep_dir = Path(sweep_dir)
@@ -31,7 +37,7 @@ def panel(sweep_dir):
     keys = [ESTIMATOR] + [k for k in compared_keys(runs) if k not in (ESTIMATOR, "S", "latent")]
     latents = latents_in(done)
     title, study = sweep_text(name, sweep_dir, done, latents=latents, S=S, keys=keys)
-    lines = [f"## {title or name}", "", "From the runs of", "", *provenance(sweep_dir, runs, done)]
+    lines = [f"## {heading(title or name, sweep_dir, name)}", "", "From the runs of", "", *provenance(sweep_dir, runs, done)]
     for latent in latents:
         lines += [f"### {latent} latent, S={S}", "", latent_table(done, latent, S, keys).to_markdown(index=False), ""]
     lines += [*study, ""] if study else []

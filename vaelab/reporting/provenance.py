@@ -7,8 +7,11 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from vaelab.lifecycle import code_commit, read_status
-from vaelab.reporting.report import read_yaml
+from vaelab.paths import SWEEPS
+from vaelab.reporting.report import ESTIMATOR, read_yaml
 
 
 def commits(dirs) -> str:
@@ -44,16 +47,28 @@ def sweep_name(sweep_dir, done):
     return next((o.partition("=")[2] for o in shared_overrides(sweep_dir, done) if o.startswith("+sweep=")), None)
 
 
+def chosen(sweep_dir, name, done) -> list:
+    """What the sweep's command chose beyond its sweep file: `--dir` where the runs are not in sweeps/NAME, and `loss=`
+    where they are some of the losses the file's grid lists."""
+    folder = [] if Path(sweep_dir).name == name else [f"--dir {sweep_dir}"]
+    path = SWEEPS / f"{name}.yaml"
+    listed = sorted((OmegaConf.load(path).get("grid") or {}).get("loss") or []) if path.is_file() else []
+    losses = sorted(set(done[ESTIMATOR]))
+    return folder + ([f"{ESTIMATOR}={','.join(losses)}"] if listed and losses != listed else [])
+
+
 def sweep_command(sweep_dir, done):
-    """The sweep.py command that made the runs, read back from the first run's Hydra record: its sweep, launcher
-    and every override that all runs share (the grid keys latent, S, loss and seed excepted)."""
+    """The sweep.py command that made the runs, read back from the first run's Hydra record: its sweep, folder,
+    launcher, the losses where it chose some of its grid's (chosen), and every override that all runs share (the
+    grid keys latent, S, loss and seed excepted)."""
     shared = shared_overrides(sweep_dir, done)
     name = sweep_name(sweep_dir, done) or "NAME"
     hydra = read_yaml(Path(sweep_dir) / done.run.iloc[0] / ".hydra" / "hydra.yaml")["hydra"]
     launcher = [o for o in hydra["overrides"]["hydra"] if o.startswith("hydra/launcher=")]
     internal = ("+sweep=", "skip_finished=", "latent=", "S=", "loss=", "seed=")
     extra = sorted(o for o in shared if not o.startswith(internal))
-    return " ".join(["python sweep.py", name, *launcher, *extra]), hydra.get("launcher", {}).get("n_jobs")
+    return (" ".join(["python sweep.py", name, *chosen(sweep_dir, name, done), *launcher, *extra]),
+            hydra.get("launcher", {}).get("n_jobs"))
 
 
 def budget(sweep_dir, done):
