@@ -16,4 +16,4 @@ class InterruptCheckpoint(L.Callback):
 
     def on_exception(self, trainer, pl_module, exception):
         if isinstance(exception, INTERRUPTS) and trainer.state.fn == TrainerFn.FITTING:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)   # the whole state: what resume= needs
