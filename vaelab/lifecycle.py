@@ -6,7 +6,8 @@
 
 status.json: {"status": "running" | "done" | "skipped" | "failed" | "interrupted",
      "error": null or a one-line message, "result": the best val/elbo of a run that is done,
-     "owner": {"host", "pid", "started", "commit"} of the process that wrote it (commit: vaelab's, for reports),
+     "owner": {"host", "pid", "started", "commit", "threads"} of the process that wrote it (for reports: commit,
+              vaelab's; threads, its OMP_NUM_THREADS or null where unset),
      "collapse": null, or the signs of posterior collapse at test (vaelab.metrics.collapse)}
 
 "skipped" is a sweep's job whose configuration was refused (an invalid combination in a grid).
@@ -52,7 +53,8 @@ def code_commit() -> str | None:
 
 
 OWNER = {"host": socket.gethostname(), "pid": os.getpid(),
-         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": code_commit()}
+         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": code_commit(),
+         "threads": os.environ.get("OMP_NUM_THREADS")}
 log = logging.getLogger("vaelab")
 
 
@@ -76,7 +78,7 @@ def write_status(run_dir, status: str, error: str | None = None, result: float |
 
 
 def this_owner() -> dict:
-    """{"host", "pid", "started", "commit"} of this process (a forked worker is its own owner)."""
+    """{"host", "pid", "started", "commit", "threads"} of this process (a forked worker is its own owner)."""
     return {**OWNER, "pid": os.getpid()}
 
 

@@ -140,7 +140,7 @@ def tiny_sweep(tmp_path_factory):
     """`sweep.py benchmark` cut to two estimators x two seeds of a few batches, and its page."""
     where = tmp_path_factory.mktemp("bench")
     (where / "README.md").write_text(f"# vaelab\n\nbefore\n{page.BEGIN}\nold table\n{page.END}\nafter\n")
-    python("sweep.py", "benchmark", "--dir", str(where / "sw"), *TINY, cwd=where)
+    python("sweep.py", "benchmark", "--dir", str(where / "sw"), *TINY, cwd=where, env={"OMP_NUM_THREADS": "1"})
     page.write_page(where / "sw", where / "docs" / "results.md", where / "README.md")
     return where
 
@@ -404,19 +404,26 @@ def test_a_panel_that_cannot_be_written_into_a_page_is_refused_in_one_line_befor
     assert case == "missing page" or markdown.read_text() == "# page\n"
 
 
-def test_the_page_names_the_commit_the_runs_trained_with(tiny_sweep, tmp_path):
-    """Each run records the commit of the code it ran in status.json; the page states those, not the report's."""
+@pytest.mark.parametrize("key", ["commit", "threads"])
+def test_the_page_names_the_commit_and_threads_the_runs_trained_with(tiny_sweep, tmp_path, monkeypatch, key):
+    """Each run records in status.json the commit of the code it ran and its OMP_NUM_THREADS; the page states those,
+    not the report's, and says where it had to fall back on the report's own."""
     from vaelab.lifecycle import code_commit, write_status
-    from vaelab.reporting.provenance import commits
+    from vaelab.reporting import provenance
+    from vaelab.reporting.report import read_sweep
 
-    text = (tiny_sweep / "docs" / "results.md").read_text()
-    assert f"- commit `{code_commit()}`; sweep started" in text
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")   # the report's, unlike the runs' (tests' commands run with 1)
+    state = {"commit": code_commit(), "threads": "1"}[key]
+    runs, _ = read_sweep(tiny_sweep / "sw")
+    lines = "\n".join(provenance.provenance(tiny_sweep / "sw", runs, runs[runs.status == "done"]))
+    assert {"commit": f"- commit `{state}`; sweep started", "threads": "OMP_NUM_THREADS=`1`; GPU"}[key] in lines
     old, new, bare = (tmp_path / name for name in ("old", "new", "bare"))
-    for folder, commit in ((old, "1111111"), (new, "2222222"), (bare, None)):
+    for folder, value in ((old, "1111111"), (new, "2222222"), (bare, None)):
         folder.mkdir()
         write_status(folder, "done")
         record = json.loads((folder / "status.json").read_text())
-        record["owner"]["commit"] = commit
+        record["owner"][key] = value
         (folder / "status.json").write_text(json.dumps(record))
-    assert commits([new, old, bare]) == "`1111111`, `2222222`"
-    assert commits([bare]) == f"`{code_commit()}` (the report's: the runs recorded none)"
+    stated, own = {"commit": (provenance.commits, code_commit()), "threads": (provenance.threads, "7")}[key]
+    assert stated([new, old, bare]) == "`1111111`, `2222222`"
+    assert stated([bare]) == f"`{own}` (the report's: the runs recorded none)"

@@ -14,13 +14,23 @@ from vaelab.paths import SWEEPS
 from vaelab.reporting.report import ESTIMATOR, read_yaml
 
 
-def commits(dirs) -> str:
-    """The vaelab commit(s) the runs in `dirs` trained with, as their status.json recorded them; for runs that recorded
-    none, the commit of the code writing the report, said to be that."""
-    found = sorted({((read_status(d) or {}).get("owner") or {}).get("commit") or "" for d in dirs} - {""})
+def recorded(dirs, key, unrecorded) -> str:
+    """The values of `key` that the runs in `dirs` recorded in status.json's owner, in backticks; for runs that
+    recorded none, `unrecorded`, the report's own value, said to be that."""
+    found = sorted({str(((read_status(d) or {}).get("owner") or {}).get(key) or "") for d in dirs} - {""})
     if found:
-        return ", ".join(f"`{c}`" for c in found)
-    return f"`{code_commit() or 'unknown'}` (the report's: the runs recorded none)"
+        return ", ".join(f"`{value}`" for value in found)
+    return f"`{unrecorded}` (the report's: the runs recorded none)"
+
+
+def commits(dirs) -> str:
+    """The vaelab commit(s) the runs in `dirs` trained with; the report's, said to be so, where they recorded none."""
+    return recorded(dirs, "commit", code_commit() or "unknown")
+
+
+def threads(dirs) -> str:
+    """The OMP_NUM_THREADS the runs in `dirs` trained with; the report's, said to be so, where they recorded none."""
+    return recorded(dirs, "threads", os.environ.get("OMP_NUM_THREADS", "torch's default"))
 
 
 def cpu_model():
@@ -121,13 +131,12 @@ def provenance(sweep_dir, runs, done):
     dirs = [d for d in (Path(sweep_dir) / r for r in runs.run) if (d / ".hydra").is_dir()]   # not jobs never started
     spans = [span(d) for d in dirs if d.joinpath("status.json").exists()]
     started = datetime.fromtimestamp(min(s for s, _ in spans), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    threads = os.environ.get("OMP_NUM_THREADS", "torch's default")
     counts = ", ".join(f"{n} {state}" for state, n in runs.status.value_counts().items())
     return [f"    {command}", "",
             f"- commit {commits(dirs)}; sweep started {started}, "
             f"its wall time {busy(spans) / 60:.1f} min (while any run was going) for {len(runs)} runs ({counts})",
             f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs, runs at a time: {jobs or 1}, "
-            f"OMP_NUM_THREADS={threads}; GPU: {gpu_name()}",
+            f"OMP_NUM_THREADS={threads(dirs)}; GPU: {gpu_name()}",
             f"- budget: {budget(sweep_dir, done)}",
             f"- data: {done.dataset.iloc[0]}; mean ± std over seeds (std with ddof 1)", ""]
 
