@@ -2,6 +2,7 @@
 accepted, and no run folder left behind. Each case's line is quoted in docs/reliability.md (Refusals), and the
 last test checks that every quote there is one of these lines."""
 
+import logging
 import os
 import re
 import runpy
@@ -121,6 +122,8 @@ def train_here(tmp_path, monkeypatch, capfd):
         monkeypatch.chdir(tmp_path)
         monkeypatch.setattr(sys, "argv", [str(TRAIN), f"hydra.run.dir={tmp_path}", *dataset, *overrides])
         capfd.readouterr()
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
         try:
             runpy.run_path(str(TRAIN), run_name="__main__")
             code = 0
@@ -128,6 +131,9 @@ def train_here(tmp_path, monkeypatch, capfd):
             code = e.code
         finally:
             GlobalHydra.instance().clear()
+            for handler in set(root.handlers) - set(handlers):   # Hydra's, on this test's captured streams: a later
+                handler.close()                                 # test's log must not write to them once closed
+            root.handlers, root.level = handlers, level
         return SimpleNamespace(returncode=code, stderr=capfd.readouterr().err)
 
     run.dir = tmp_path
