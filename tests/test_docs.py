@@ -154,6 +154,17 @@ def test_python_blocks_are_code_that_the_tests_run(path):
         assert any(block in source for source in sources), f"{path.name}: a Python block found in no test file:\n{block}"
 
 
+def sweep_overrides(words):
+    """sweep.py's words but its own option `--dir DIR`: the overrides it hands to train.py."""
+    kept, words = [], iter(words)
+    for word in words:
+        if word == "--dir":
+            next(words)
+        else:
+            kept.append(word)
+    return kept
+
+
 def example_commands():
     """(where, overrides, sweep) of every train.py, sweep.py NAME and `make train` example in a code block:
     the overrides as one job of it would compose them (the first value of each sweep; sweep.py's grid as
@@ -174,7 +185,7 @@ def example_commands():
         if script == "sweep.py":
             if args[0] == "report":
                 continue
-            args = [f"+sweep={args[0]}", *args[1:]]
+            args = [f"+sweep={args[0]}", *sweep_overrides(args[1:])]
         sweep = script == "sweep.py" or bool({"-m", "--multirun"} & set(args))
         args = [a for a in args if a not in ("-m", "--multirun")]
         if not any(re.search(r"\b[A-Z][A-Z_]+\b", a.split("=", 1)[-1]) for a in args):
