@@ -16,4 +16,6 @@ class InterruptCheckpoint(L.Callback):
 
     def on_exception(self, trainer, pl_module, exception):
         if isinstance(exception, INTERRUPTS) and trainer.state.fn == TrainerFn.FITTING:
-            trainer.save_checkpoint(self.path, weights_only=False)   # the whole state: what resume= needs
+            # a save: Lightning's weights_only chooses what is written (optimizer and loop states too, what resume=
+            # needs), not how a file is read; every load in vaelab is torch.load(weights_only=True)
+            trainer.save_checkpoint(self.path, weights_only=False)
