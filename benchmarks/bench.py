@@ -422,11 +422,12 @@ def main(argv=None):
                         help="values of k for the evaluation's memory")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--data-dir", default=None, help="data root (default: $VAELAB_DATA_DIR)")
-    parser.add_argument("--mlp-only", action="store_true",
-                        help="time the MLP case alone: vaelab, its rungs and the hand-written loop")
-    parser.add_argument("--linear-only", action="store_true", help="time the linear DisARM case alone")
-    parser.add_argument("--estimators-only", action="store_true",
-                        help="time each estimator against loss=reinforce, per latent kind, alone")
+    alone = parser.add_mutually_exclusive_group()   # one case alone: two of them are refused before any timing
+    alone.add_argument("--mlp-only", action="store_true",
+                       help="time the MLP case alone: vaelab, its rungs and the hand-written loop")
+    alone.add_argument("--linear-only", action="store_true", help="time the linear DisARM case alone")
+    alone.add_argument("--estimators-only", action="store_true",
+                       help="time each estimator against loss=reinforce, per latent kind, alone")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)

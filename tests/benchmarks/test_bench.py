@@ -43,6 +43,13 @@ def test_bench_refuses_a_bad_count_before_any_timing(capsys, argument):
     assert "is not accepted: a positive integer" in capsys.readouterr().err
 
 
+def test_bench_refuses_two_cases_alone_before_any_timing(capsys):
+    with pytest.raises(SystemExit) as exit:
+        bench.main(["--mlp-only", "--linear-only"])
+    assert exit.value.code == 2
+    assert "argument --linear-only: not allowed with argument --mlp-only" in capsys.readouterr().err
+
+
 @pytest.mark.requires_data
 def test_bench_times_every_supported_estimator_against_reinforce(capsys):
     bench.main(["--estimators-only", "--steps", "2", "--repeats", "1"])
